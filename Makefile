@@ -1,0 +1,27 @@
+# The two commands of the README:
+#   make train   set up .venv if needed, then train the fixture experiment with the plugin
+#   make test    set up .venv if needed, then run the test suite
+# Both are idempotent; the environment is rebuilt only when setup.cfg or pyproject.toml change.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: env train test clean
+
+env: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || { py=$$(tools/python.sh) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,benchmarks]'
+	@touch $(STAMP)
+
+train: env
+	$(VENV)/bin/allennlp train fixtures/experiment.jsonnet -s runs/fixture -f
+
+test: env
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -1,0 +1,78 @@
+"""
+`stlr_trace`: a trainer callback that records, for every optimizer update, the learning
+rate and trainable state of each param group, as one JSON line per update.
+
+Add it to a trainer to see exactly what the schedule did:
+
+    "callbacks": [{"type": "stlr_trace"}]
+
+It writes `stlr_trace.jsonl` in the serialization directory (`stlr_trace_worker{rank}.jsonl`
+under distributed training). Lines are flushed as they are written, so a crashed run keeps
+its trace, and a run continued with `--recover` appends to it; the last line for an update
+is the one that counts.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import torch.distributed as dist
+from allennlp.data import TensorDict
+from allennlp.training.callbacks.callback import TrainerCallback
+
+
+@TrainerCallback.register("stlr_trace")
+class LearningRateTrace(TrainerCallback):
+    """
+    Records `{"update", "epoch", "batch", "lr": [...], "trainable": [...]}` per update.
+
+    Registered as a `TrainerCallback` with name "stlr_trace".
+
+    # Parameters
+
+    serialization_dir : `str`
+        Passed in by the trainer.
+    """
+
+    def __init__(self, serialization_dir: str) -> None:
+        super().__init__(serialization_dir)
+        self._file: Optional[Any] = None
+
+    def _open(self) -> Any:
+        if self._file is None:
+            name = "stlr_trace.jsonl"
+            if dist.is_available() and dist.is_initialized():
+                name = f"stlr_trace_worker{dist.get_rank()}.jsonl"
+            self._file = open(os.path.join(self.serialization_dir, name), "a")
+        return self._file
+
+    def on_batch(
+        self,
+        trainer: Any,
+        batch_inputs: List[TensorDict],
+        batch_outputs: List[Dict[str, Any]],
+        batch_metrics: Dict[str, Any],
+        epoch: int,
+        batch_number: int,
+        is_training: bool,
+        is_primary: bool = True,
+        batch_grad_norm: Optional[float] = None,
+        **kwargs: Any,
+    ) -> None:
+        if not is_training:
+            return
+        groups = trainer.optimizer.param_groups
+        record = {
+            "update": trainer._total_batches_completed,
+            "epoch": epoch,
+            "batch": batch_number,
+            "lr": [group["lr"] for group in groups],
+            "trainable": [all(p.requires_grad for p in group["params"]) for group in groups],
+        }
+        out = self._open()
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+
+    def on_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,163 @@
+"""
+The slanted triangular schedule as plain arithmetic on update counters.
+
+Nothing here knows about torch or AllenNLP: every function maps counters (how many
+updates have been applied, where the epochs ended) to the *fraction* of the way from
+the floor (`base / ratio`) to the peak (`base`) that the next update uses. The scheduler
+class owns the counters and turns fractions into learning rates.
+
+The triangle of Howard & Ruder (2018), eq. 3, with `t` counted from 1 as AllenNLP does:
+
+    cut = max(1, floor(T * cut_frac))
+    p(t) = t / cut                              if t < cut
+         = 1 - (t - cut) / (T - cut)            otherwise
+    lr(t) = base * (1 + p(t) * (ratio - 1)) / ratio
+
+AllenNLP's built-in uses `cut = floor(T * cut_frac)`; flooring it at one update means a
+short triangle still reaches its peak instead of starting the decay below it.
+"""
+import math
+from typing import List, Optional, Sequence
+
+
+def rate(base: float, fraction: float, ratio: float) -> float:
+    """The learning rate `fraction` of the way from `base / ratio` up to `base`."""
+    # Same operation order as AllenNLP's built-in, so equal inputs give equal floats.
+    return base * (1 + fraction * (ratio - 1)) / ratio
+
+
+def warmup_updates(total: int, cut_frac: float) -> int:
+    """The update at which a triangle of `total` updates peaks (1 <= cut <= total)."""
+    return min(total, max(1, int(total * cut_frac)))
+
+
+def triangle(step: int, total: int, cut_frac: float) -> float:
+    """
+    Fraction of update `step` (1-based; 0 is "before training") in a triangle of `total`
+    updates. Steps past the end stay on the floor.
+    """
+    if total <= 0:
+        return 0.0
+    step = min(max(step, 0), total)
+    cut = warmup_updates(total, cut_frac)
+    if step < cut:
+        return step / cut
+    if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
+        return 1.0
+    return 1 - (step - cut) / (total - cut)
+
+
+def open_warmup(step: int) -> float:
+    """
+    Fraction of update `step` while the length of the first epoch is still unknown.
+
+    `1 - 1/sqrt(step)`: starts on the floor, never decreases and never reaches the peak
+    (50% of the way after 4 updates, 90% after 100, 99% after 10,000), so it needs no
+    guess of the epoch's length. Once that length is known the schedule continues with
+    `replanned_triangle`.
+    """
+    return 0.0 if step <= 0 else 1 - 1 / math.sqrt(step)
+
+
+def replanned_triangle(
+    step: int, total: int, cut_frac: float, start: int, start_fraction: float
+) -> float:
+    """
+    A triangle of `total` updates whose first `start` updates ran on `open_warmup`.
+
+    From `(start, start_fraction)` the fraction rises linearly to the peak at the
+    triangle's own cut (or at the next update, if the cut has already passed) and then
+    falls linearly to the floor at update `total`.
+    """
+    if step <= start:
+        return open_warmup(step)
+    if total <= start:
+        return 0.0
+    step = min(step, total)
+    peak = max(warmup_updates(total, cut_frac), start + 1)
+    if step < peak:
+        return start_fraction + (1 - start_fraction) * (step - start) / (peak - start)
+    if peak == total:
+        return 1.0
+    return 1 - (step - peak) / (total - peak)
+
+
+def discriminative_factors(nonempty: Sequence[bool], decay_factor: float) -> List[float]:
+    """
+    Per-group multipliers of discriminative fine-tuning: the top (last) non-empty group
+    keeps its rate, each non-empty group below it is `decay_factor` times the one above.
+    Empty groups keep a factor of 1 and do not count as a layer.
+    """
+    factors = [1.0] * len(nonempty)
+    depth = 0
+    for index in reversed(range(len(nonempty))):
+        if nonempty[index]:
+            factors[index] = decay_factor**depth
+            depth += 1
+    return factors
+
+
+def unfrozen_groups(epochs_done: int, num_layer_groups: int) -> int:
+    """How many layer groups, counted from the top, train in the epoch after `epochs_done`."""
+    return min(epochs_done + 1, num_layer_groups)
+
+
+def steps_per_epoch(
+    epoch_ends: Sequence[int], configured: Optional[int], updates: int
+) -> Optional[int]:
+    """
+    The epoch length the schedule plans with: the mean length of the completed epochs
+    (floored, as AllenNLP's built-in does), else the configured length (stretched if the
+    first epoch runs longer), else None while the first epoch's length is unknown.
+    """
+    if epoch_ends:
+        return epoch_ends[-1] // len(epoch_ends)
+    if configured is None:
+        return None
+    return max(configured, updates)
+
+
+def fraction(
+    updates: int,
+    epoch_ends: Sequence[int],
+    num_epochs: int,
+    configured_steps_per_epoch: Optional[int],
+    cut_frac: float,
+    freezing_epochs: int = 0,
+) -> float:
+    """
+    The fraction of the way from floor to peak for update number `updates`.
+
+    # Parameters
+
+    updates : `int`
+        Updates applied so far, including the one this fraction is for (0 = none yet).
+    epoch_ends : `Sequence[int]`
+        The value of `updates` at the end of each completed epoch.
+    num_epochs : `int`
+        Epochs the whole schedule spans.
+    configured_steps_per_epoch : `Optional[int]`
+        The configured epoch length, `None` when unknown.
+    cut_frac : `float`
+        Fraction of each triangle spent warming up.
+    freezing_epochs : `int`, optional (default = `0`)
+        With gradual unfreezing, the number of epochs (`layer groups - 1`) that each run
+        their own one-epoch triangle before one triangle spans the rest of training.
+    """
+    length = steps_per_epoch(epoch_ends, configured_steps_per_epoch, updates)
+    epochs_done = len(epoch_ends)
+    if epochs_done < freezing_epochs:
+        # One triangle per epoch while layers are still being unfrozen.
+        epoch_start = epoch_ends[-1] if epoch_ends else 0
+        if length is None:
+            return open_warmup(updates - epoch_start)
+        return triangle(updates - epoch_start, length, cut_frac)
+    start = epoch_ends[freezing_epochs - 1] if freezing_epochs else 0
+    if length is None:
+        return open_warmup(updates)
+    total = num_epochs * length - start
+    if configured_steps_per_epoch is None and freezing_epochs == 0:
+        # The first epoch ran on the open warm-up; continue from where it left off.
+        first = epoch_ends[0]
+        return replanned_triangle(updates, total, cut_frac, first, open_warmup(first))
+    return triangle(updates - start, total, cut_frac)
