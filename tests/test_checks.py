@@ -46,7 +46,7 @@ BAD = [
     (
         dict(num_layers=2, default_size=1),
         dict(num_epochs=3, gradual_unfreezing=True),
-        ["`gradual_unfreezing`", "default group", "1 parameter(s)", "never be frozen"],
+        ["`gradual_unfreezing`", "default group", "2 parameter(s)", "never be frozen"],
     ),
     (
         dict(num_layers=4),
