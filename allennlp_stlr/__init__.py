@@ -10,6 +10,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 
 from allennlp_stlr.scheduler import SlantedTriangular
 from allennlp_stlr.callbacks import LearningRateTrace
+from allennlp_stlr import commands  # registers `allennlp stlr-preview`
 
 __version__ = "0.1.0"
 __all__ = ["LearningRateTrace", "SlantedTriangular", "__version__"]
