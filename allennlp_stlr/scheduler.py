@@ -245,11 +245,17 @@ class SlantedTriangular(LearningRateScheduler):
     def _log_groups(self, when: str) -> None:
         peak = self.base_values
         flags = self.trainable()
-        lines = [f"slanted_triangular layer groups ({when}):", "  group  params      peak lr  state"]
+        lines = [
+            f"slanted_triangular layer groups ({when}):",
+            "  group  params      peak lr  state      name",
+        ]
         for index, group in enumerate(self.optimizer.param_groups):
             state = "trainable" if flags[index] else "frozen"
+            # torch keeps extra keys of a param group, so the config's group options can
+            # carry a "name" (configs/stlr.libsonnet and `stlr-preview --suggest-groups` do).
+            name = group.get("name", "")
             lines.append(
-                f"  {index:>5}  {_group_size(group):>6}  {peak[index]:>11.4g}  {state}"
+                f"  {index:>5}  {_group_size(group):>6}  {peak[index]:>11.4g}  {state:<9}  {name}"
             )
         logger.info("\n".join(lines))
 
