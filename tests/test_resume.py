@@ -1,0 +1,224 @@
+"""
+Nothing is lost when training stops and continues with `--recover`.
+
+In-process: a tiny model, optimizer and scheduler built from `Params` as AllenNLP builds them
+are driven in the trainer's call order; a checkpoint taken at every possible point is
+`torch.save`d and loaded into a freshly built model, optimizer and scheduler (the
+constructor runs again, as on `--recover`), and the continued run must match the
+uninterrupted one at every later update: learning rates, `requires_grad` of every
+parameter, and the weights at the end.
+
+End-to-end: real `allennlp train` runs, SIGKILLed mid-epoch and continued with `--recover`,
+and a checkpoint written by AllenNLP's built-in scheduler continued by ours.
+"""
+import copy
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+import torch
+from allennlp.common import Lazy, Params
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.optimizers import Optimizer
+
+import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
+from allennlp_stlr.scheduler import SlantedTriangular
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
+RESUME_CONFIG = ROOT / "fixtures" / "experiment_resume.jsonnet"
+
+MODES = {
+    "plain": {},
+    "gradual": {"gradual_unfreezing": True},
+    "discriminative": {"discriminative_fine_tuning": True},
+    "both": {"gradual_unfreezing": True, "discriminative_fine_tuning": True},
+}
+# Updates per epoch, and the num_steps_per_epoch the trainer passes (None: no len()).
+LENGTHS = {
+    "known": ([5, 5, 5, 5], 5),
+    "unknown": ([5, 5, 5, 5], None),
+    "unknown-varying": ([6, 3, 5, 4], None),
+}
+
+
+class Tiny(torch.nn.Module):
+    """Three layers, named so that AllenNLP-style `parameter_groups` regexes can pick them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(3, 4)
+        self.encoder = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.encoder(self.embed(x))))
+
+
+OPTIMIZER = {
+    "type": "adam",
+    "lr": 0.01,
+    "parameter_groups": [[["^embed\\."], {}], [["^encoder\\."], {}], [["^head\\."], {"lr": 0.02}]],
+}
+
+
+@dataclass
+class Setup:
+    model: Tiny
+    optimizer: torch.optim.Optimizer
+    scheduler: SlantedTriangular
+
+
+def build(mode: str, steps: Optional[int], num_epochs: int = 4, seed: int = 0) -> Setup:
+    """Model, optimizer and scheduler, the way the trainer builds them from a config."""
+    torch.manual_seed(seed)
+    model = Tiny()
+    parameters = [[n, p] for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = Optimizer.from_params(model_parameters=parameters, params=Params(copy.deepcopy(OPTIMIZER)))
+    lazy = Lazy(
+        LearningRateScheduler,
+        params=Params({"type": "slanted_triangular", "cut_frac": 0.3, **MODES[mode]}),
+    )
+    scheduler = lazy.construct(optimizer=optimizer, num_epochs=num_epochs, num_steps_per_epoch=steps)
+    assert isinstance(scheduler, SlantedTriangular)
+    return Setup(model, optimizer, scheduler)
+
+
+# A point in training as the checkpointer names it: (epochs completed, batches in epoch).
+Point = Tuple[int, int]
+
+
+@dataclass
+class Record:
+    lrs: Dict[int, List[float]] = field(default_factory=dict)  # update -> lr per group
+    flags: Dict[int, List[bool]] = field(default_factory=dict)  # update -> per parameter
+    checkpoints: Dict[Point, bytes] = field(default_factory=dict)
+
+
+def train(setup: Setup, lengths: List[int], start: Point = (0, 0), checkpoint: bool = False) -> Record:
+    """
+    Drive `setup` like `GradientDescentTrainer`: batches before `start` are skipped without
+    `step_batch` (as on `--recover`), `step_batch(t)` runs before update t, `step()` at
+    each epoch end, and a checkpoint may be taken after any update or epoch end.
+    """
+    record = Record()
+
+    def save(point: Point) -> None:
+        if checkpoint:
+            buffer = io.BytesIO()
+            torch.save(
+                {
+                    "model": setup.model.state_dict(),
+                    "optimizer": setup.optimizer.state_dict(),
+                    "learning_rate_scheduler": setup.scheduler.state_dict(),
+                },
+                buffer,
+            )
+            record.checkpoints[point] = buffer.getvalue()
+
+    save((0, 0))
+    update = 0
+    for epoch, length in enumerate(lengths):
+        for batch in range(length):
+            update += 1
+            if (epoch, batch) < start:
+                continue
+            setup.optimizer.zero_grad()
+            x = torch.randn(4, 3, generator=torch.Generator().manual_seed(update))
+            setup.model(x).pow(2).mean().backward()
+            setup.scheduler.step_batch(update)
+            record.lrs[update] = [group["lr"] for group in setup.optimizer.param_groups]
+            record.flags[update] = [p.requires_grad for p in setup.model.parameters()]
+            setup.optimizer.step()
+            save((epoch, batch + 1))
+        if (epoch, length) < start:
+            continue
+        setup.scheduler.step()
+        save((epoch + 1, 0))
+    return record
+
+
+def recover(mode: str, steps: Optional[int], blob: bytes, num_epochs: int = 4) -> Setup:
+    """A fresh model, optimizer and scheduler, then the checkpoint, in the trainer's order."""
+    setup = build(mode, steps, num_epochs=num_epochs, seed=1)
+    state = torch.load(io.BytesIO(blob))
+    setup.model.load_state_dict(state["model"])
+    setup.optimizer.load_state_dict(state["optimizer"])
+    setup.scheduler.load_state_dict(state["learning_rate_scheduler"])
+    return setup
+
+
+@pytest.mark.parametrize("lengths_name", sorted(LENGTHS))
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_resuming_from_any_checkpoint_continues_exactly(mode: str, lengths_name: str) -> None:
+    lengths, steps = LENGTHS[lengths_name]
+    reference_setup = build(mode, steps)
+    reference = train(reference_setup, lengths, checkpoint=True)
+    total = sum(lengths)
+    # Every mid-epoch point, the end of every epoch's last batch, and every epoch boundary.
+    assert len(reference.checkpoints) == 1 + total + len(lengths)
+    for point, blob in reference.checkpoints.items():
+        setup = recover(mode, steps, blob)
+        continued = train(setup, lengths, start=point)
+        done = sum(lengths[: point[0]]) + point[1]
+        assert sorted(continued.lrs) == list(range(done + 1, total + 1)), point
+        for update in continued.lrs:
+            assert continued.lrs[update] == reference.lrs[update], (point, update)
+            assert continued.flags[update] == reference.flags[update], (point, update)
+        for mine, theirs in zip(setup.model.parameters(), reference_setup.model.parameters()):
+            assert torch.equal(mine, theirs), point
+
+
+def test_gradual_unfreezing_is_restored_with_the_checkpoint_not_the_constructor() -> None:
+    """The constructor freezes all but the top group; loading must undo that mid-run."""
+    lengths, steps = LENGTHS["known"]
+    reference = train(build("gradual", steps), lengths, checkpoint=True)
+    setup = build("gradual", steps, seed=1)
+    assert [p.requires_grad for p in setup.model.parameters()] == [False] * 4 + [True] * 2
+    state = torch.load(io.BytesIO(reference.checkpoints[(2, 3)]))
+    setup.optimizer.load_state_dict(state["optimizer"])
+    setup.scheduler.load_state_dict(state["learning_rate_scheduler"])
+    assert [p.requires_grad for p in setup.model.parameters()] == [True] * 6
+
+
+def test_state_dict_hands_out_independent_copies() -> None:
+    lengths, steps = LENGTHS["unknown-varying"]
+    setup = build("both", steps)
+    train(setup, lengths[:2])
+    taken = setup.scheduler.state_dict()
+    snapshot = copy.deepcopy(taken)
+    for update in range(sum(lengths[:2]) + 1, sum(lengths[:2]) + 4):
+        setup.scheduler.step_batch(update)
+    setup.scheduler.step()
+    assert setup.scheduler.state_dict() != snapshot
+    assert taken == snapshot
+    # ...and loading a dict does not tie the scheduler to it either.
+    setup.scheduler.load_state_dict(taken)
+    setup.scheduler.step_batch(snapshot["updates"] + 1)
+    setup.scheduler.step()
+    assert taken == snapshot
+
+
+def test_changed_num_epochs_on_resume_continues_as_if_configured_from_the_start() -> None:
+    """
+    Hyperparameters come from the config and progress from the checkpoint: a run resumed with
+    `num_epochs` raised from 4 to 6 applies, from the next update on, exactly the rates and
+    flags of a run configured with 6 epochs from the start.
+    """
+    lengths, steps = [5] * 6, 5
+    four = train(build("both", steps, num_epochs=4), lengths[:4], checkpoint=True)
+    six = train(build("both", steps, num_epochs=6), lengths)
+    setup = recover("both", steps, four.checkpoints[(2, 2)], num_epochs=6)
+    continued = train(setup, lengths, start=(2, 2))
+    assert sorted(continued.lrs) == list(range(13, 31))
+    assert {u: continued.lrs[u] for u in continued.lrs} == {u: six.lrs[u] for u in continued.lrs}
+    assert {u: continued.flags[u] for u in continued.lrs} == {u: six.flags[u] for u in continued.lrs}
+    # The updates already done used the 4-epoch triangle, so the two runs differed there.
+    assert four.lrs[12] != six.lrs[12]
