@@ -222,3 +222,115 @@ def test_changed_num_epochs_on_resume_continues_as_if_configured_from_the_start(
     assert {u: continued.flags[u] for u in continued.lrs} == {u: six.flags[u] for u in continued.lrs}
     # The updates already done used the 4-epoch triangle, so the two runs differed there.
     assert four.lrs[12] != six.lrs[12]
+
+
+# --------------------------------------------------------------------------- real runs
+# The fixture run: 160 instances in batches of 16 = 10 updates per epoch, 4 epochs, three
+# layer groups (2 freezing epochs), checkpoints every 4 batches. Killed after update 17
+# (epoch 1, batch 7), the latest checkpoint is e1_b4 (update 14), in a freezing epoch.
+UPDATES_PER_EPOCH, EPOCHS, KILL_AT, RESUMED_AFTER = 10, 4, 17, 14
+
+
+def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [ALLENNLP, "train", *args],
+        cwd=cwd,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+    )
+
+
+def read_trace(path: Path) -> Dict[int, Dict[str, Any]]:
+    """The `stlr_trace` lines by update; after a recover the last line for an update wins."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return {line["update"]: line for line in lines}
+
+
+def schedule_of(trace: Dict[int, Dict[str, Any]]) -> Dict[int, Tuple[List[float], List[bool]]]:
+    return {update: (line["lr"], line["trainable"]) for update, line in trace.items()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[str, Any]]:
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    done = allennlp_train(str(RESUME_CONFIG), "-s", str(run))
+    assert done.returncode == 0, done.stderr[-3000:]
+    trace = read_trace(run / "stlr_trace.jsonl")
+    assert sorted(trace) == list(range(1, UPDATES_PER_EPOCH * EPOCHS + 1))
+    return trace
+
+
+def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
+    tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
+) -> None:
+    config = tmp_path / "killed.jsonnet"
+    config.write_text(
+        f"(import '{RESUME_CONFIG}') + {{ trainer+: {{ callbacks+: "
+        f"[{{ type: 'sigkill_at_update', update: {KILL_AT} }}] }} }}"
+    )
+    run = tmp_path / "run"
+    args = [str(config), "-s", str(run), "--include-package", "tests.fault_injection"]
+
+    killed = allennlp_train(*args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    before = read_trace(run / "stlr_trace.jsonl")
+    assert max(before) == KILL_AT
+    assert (run / f"training_state_e1_b{RESUMED_AFTER - UPDATES_PER_EPOCH}.th").exists()
+
+    recovered = allennlp_train(*args, "--recover")
+    assert recovered.returncode == 0, recovered.stderr[-3000:]
+    lines = (run / "stlr_trace.jsonl").read_text().splitlines()
+    after = [json.loads(line) for line in lines[KILL_AT:]]
+    # Training went on from the mid-epoch checkpoint, redoing updates 15-17.
+    assert [line["update"] for line in after] == list(
+        range(RESUMED_AFTER + 1, UPDATES_PER_EPOCH * EPOCHS + 1)
+    )
+    assert after[0]["epoch"] == 1 and after[0]["trainable"] == [False, True, True, True]
+    assert schedule_of(read_trace(run / "stlr_trace.jsonl")) == schedule_of(uninterrupted)
+
+
+def test_checkpoint_of_the_builtin_scheduler_continues_under_ours(
+    tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
+) -> None:
+    """
+    AllenNLP's built-in scheduler (no `.allennlp_plugins` in the working folder, so the
+    plugin is not loaded) trains until it is killed after update 17; ours continues from
+    its checkpoint at update 14 with `--recover`.
+
+    `--recover` insists on the config in the serialization folder, and the built-in's
+    process cannot name the `stlr_trace` callback (it is part of the plugin), so the
+    continuing config, which adds it, is written there first, as a user adding a callback
+    before recovering would.
+    """
+    data = ROOT / "fixtures" / "data"
+    params = Params.from_file(str(RESUME_CONFIG)).as_dict(quiet=True)
+    params["train_data_path"] = str(data / "train.jsonl")
+    params["validation_data_path"] = str(data / "dev.jsonl")
+    builtin_params = copy.deepcopy(params)
+    builtin_params["trainer"]["callbacks"] = [{"type": "sigkill_at_update", "update": KILL_AT}]
+    folder = tmp_path / "builtin"
+    folder.mkdir()
+    (folder / "builtin.json").write_text(json.dumps(builtin_params))
+    run = tmp_path / "run"
+    killed = allennlp_train(
+        "builtin.json", "-s", str(run), "--include-package", "tests.fault_injection",
+        cwd=folder, PYTHONPATH=str(ROOT),
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert "allennlp_stlr" not in killed.stderr
+    state = torch.load(run / f"training_state_e1_b{RESUMED_AFTER - UPDATES_PER_EPOCH}.th")
+    builtin_state = state["learning_rate_scheduler"]
+    assert builtin_state["last_batch_num_total"] == RESUMED_AFTER
+    assert builtin_state["batch_num_total_epoch_end"] == [0, UPDATES_PER_EPOCH]
+
+    ours = tmp_path / "ours.json"
+    ours.write_text(json.dumps(params))
+    (run / "config.json").write_text(json.dumps(params))
+    recovered = allennlp_train(str(ours), "-s", str(run), "--recover")
+    assert recovered.returncode == 0, recovered.stderr[-3000:]
+    assert "served by allennlp_stlr.scheduler.SlantedTriangular" in recovered.stderr
+    continued = read_trace(run / "stlr_trace.jsonl")
+    assert sorted(continued) == list(range(RESUMED_AFTER + 1, UPDATES_PER_EPOCH * EPOCHS + 1))
+    expected = {u: v for u, v in schedule_of(uninterrupted).items() if u > RESUMED_AFTER}
+    assert schedule_of(continued) == expected
