@@ -1,0 +1,1 @@
+"""Benchmarks of allennlp-stlr: scheduler overhead and a ULMFiT-style fine-tuning ablation."""

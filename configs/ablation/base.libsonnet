@@ -1,0 +1,67 @@
+// The shared base of the ULMFiT-style ablation: all-MiniLM-L6-v2 with a [CLS] head,
+// fine-tuned for sentiment. Each recipe file adds only its learning-rate schedule.
+// The head averages the last layer's wordpiece vectors (the pooling the model was
+// pretrained with) and adds a linear layer.
+//
+// The model folder comes from `std.extVar('STLR_MODEL')` (print it with
+// `python -m allennlp_stlr.local_model`). Data paths default to the fixture jsonl; the
+// harness `benchmarks/ablation.py` overrides them, the peak rate, the seeds and
+// `warmup_steps` with `--overrides` (dotted keys, e.g. "trainer.optimizer.lr").
+local model = std.extVar('STLR_MODEL');
+local tokens = 'transformer_model.';
+
+{
+  // Eight layer groups, bottom to top: embeddings, each of the 6 transformer layers, the
+  // head (the classifier, plus the transformer's pooler, which mean pooling never uses).
+  // Every parameter is in one of them, so AllenNLP's default group stays empty, as
+  // gradual unfreezing requires.
+  layer_groups:: [
+    [[tokens + 'embeddings\\.'], {}],
+  ] + [
+    [[tokens + 'encoder\\.layer\\.' + i + '\\.'], {}]
+    for i in std.range(0, 5)
+  ] + [
+    [['_classification_layer\\.', tokens + 'pooler\\.'], {}],
+  ],
+  // 8 epochs: gradual unfreezing needs one per layer group; every recipe uses the same.
+  num_epochs:: 8,
+  batch_size:: 16,
+  peak_lr:: 5e-5,
+  // The fixture has 160 training sentences: 10 updates per epoch.
+  fixture_updates:: 8 * 160 / 16,
+
+  dataset_reader: {
+    type: 'text_classification_json',
+    tokenizer: { type: 'pretrained_transformer', model_name: model, max_length: 64 },
+    token_indexers: { tokens: { type: 'pretrained_transformer', model_name: model } },
+  },
+  train_data_path: 'fixtures/data/train.jsonl',
+  validation_data_path: 'fixtures/data/dev.jsonl',
+  model: {
+    type: 'basic_classifier',
+    text_field_embedder: {
+      token_embedders: { tokens: { type: 'pretrained_transformer', model_name: model } },
+    },
+    seq2vec_encoder: { type: 'bag_of_embeddings', embedding_dim: 384, averaged: true },
+    dropout: 0.1,
+    namespace: 'tags',
+  },
+  data_loader: { batch_size: $.batch_size, shuffle: true },
+  validation_data_loader: { batch_size: 64, shuffle: false },
+  trainer: {
+    num_epochs: $.num_epochs,
+    validation_metric: '+accuracy',
+    optimizer: {
+      type: 'huggingface_adamw',
+      lr: $.peak_lr,
+      weight_decay: 0.01,
+      parameter_groups: $.layer_groups,
+    },
+    // Only the best epoch on dev is kept, as the test evaluation uses it.
+    checkpointer: { keep_most_recent_by_count: 1 },
+    callbacks: [{ type: 'stlr_trace' }],
+  },
+  random_seed: 13,
+  numpy_seed: 13,
+  pytorch_seed: 13,
+}

@@ -1,0 +1,2 @@
+// Baseline: a constant learning rate, the best epoch chosen on dev.
+(import 'base.libsonnet')
