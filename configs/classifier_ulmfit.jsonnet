@@ -1,0 +1,61 @@
+// A text classifier fine-tuned the ULMFiT way (Howard & Ruder, 2018):
+// - slanted triangular learning rates (STLR);
+// - gradual unfreezing: epoch e trains only the top e + 1 layer groups, each of those
+//   epochs running its own triangle; once all are unfrozen, one triangle spans the rest;
+// - discriminative fine-tuning: each layer group learns at decay_factor times the rate
+//   of the group above it; the top group learns at the optimizer's `lr`.
+//
+// Train it from the repository root, where `.allennlp_plugins` names allennlp_stlr:
+//   allennlp train configs/classifier_ulmfit.jsonnet -s runs/classifier_ulmfit
+// Elsewhere, add `--include-package allennlp_stlr`. To train on your own data (jsonl lines
+// with "text" and "label"), edit the two paths below or override them with
+//   -o '{"train_data_path": "...", "validation_data_path": "..."}'
+local train_data = 'fixtures/data/train.jsonl';
+local validation_data = 'fixtures/data/dev.jsonl';
+
+{
+  dataset_reader: {
+    type: 'text_classification_json',
+    tokenizer: { type: 'whitespace' },
+  },
+  train_data_path: train_data,
+  validation_data_path: validation_data,
+  model: {
+    type: 'basic_classifier',
+    text_field_embedder: {
+      token_embedders: { tokens: { type: 'embedding', embedding_dim: 16 } },
+    },
+    seq2vec_encoder: { type: 'cnn', embedding_dim: 16, num_filters: 8, ngram_filter_sizes: [1, 2] },
+    feedforward: { input_dim: 16, num_layers: 1, hidden_dims: 16, activations: 'relu' },
+  },
+  data_loader: { batch_size: 8, shuffle: true },
+  trainer: {
+    // At least one epoch per layer group, or the lowest groups would never train
+    // (the scheduler refuses such a config).
+    num_epochs: 8,
+    optimizer: {
+      type: 'adam',
+      lr: 0.03,
+      // The layer groups, bottom layer first. Every parameter must match a group: the
+      // parameters of AllenNLP's trailing default group could never be frozen. The
+      // optional `module.` prefix keeps the regexes matching under distributed training.
+      parameter_groups: [
+        [['^(module\\.)?_text_field_embedder'], {}],
+        [['^(module\\.)?_seq2vec_encoder'], {}],
+        [['^(module\\.)?_feedforward'], {}],
+        [['^(module\\.)?_classification_layer'], {}],
+      ],
+    },
+    learning_rate_scheduler: {
+      type: 'slanted_triangular',
+      gradual_unfreezing: true,
+      discriminative_fine_tuning: true,
+      // ULMFiT's 1/2.6 is made for pretrained lower layers; these are trained from
+      // scratch here and need a larger share of the rate.
+      decay_factor: 0.6,
+    },
+    // Optional: writes the learning rates and trainable groups of every update to
+    // stlr_trace.jsonl.
+    callbacks: [{ type: 'stlr_trace' }],
+  },
+}

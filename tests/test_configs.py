@@ -1,0 +1,103 @@
+"""
+Every shipped config builds: it parses, and `TrainModel.from_params` constructs its
+data loaders, model, optimizer and trainer, with our `SlantedTriangular` serving
+"slanted_triangular".
+
+Conventions for configs (so that this test covers new ones without changes):
+- data is `text_classification_json` jsonl with "text" and "label"; the test points the
+  data paths at the fixture files so that building stays fast;
+- a pretrained transformer is read from `std.extVar('STLR_MODEL')`, which the test sets to
+  the local all-MiniLM-L6-v2 folder of `allennlp_stlr.local_model`.
+"""
+import functools
+import math
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from allennlp.commands.train import TrainModel
+from allennlp.common import Params
+from allennlp.common.util import prepare_environment
+from allennlp.training import GradientDescentTrainer
+
+import allennlp_stlr
+from allennlp_stlr import local_model
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ROOT / "fixtures" / "data" / "train.jsonl"
+DEV = ROOT / "fixtures" / "data" / "dev.jsonl"
+
+CONFIGS = sorted(ROOT.glob("configs/**/*.jsonnet")) + sorted(ROOT.glob("fixtures/*.jsonnet"))
+
+
+@functools.lru_cache(maxsize=None)
+def _ext_vars() -> Dict[str, str]:
+    # The folder is converted once and then cached on disk, so every config may use it,
+    # directly or through an imported .libsonnet.
+    return {"STLR_MODEL": str(local_model.model_dir())}
+
+
+def _load(config: Path) -> Params:
+    overrides: Dict[str, Any] = {
+        "train_data_path": str(TRAIN),
+        "validation_data_path": str(DEV),
+    }
+    params = Params.from_file(str(config), overrides, _ext_vars())
+    if "test_data_path" in params:
+        params["test_data_path"] = str(DEV)
+    # Build in this process on the CPU; the parameter names and groups are the same as
+    # under DDP, whose `module.` prefix the configs' regexes allow for.
+    params.pop("distributed", None)
+    params["trainer"]["cuda_device"] = -1
+    # As `allennlp train` does: seeds the run and takes the seed keys out of the params.
+    prepare_environment(params)
+    return params
+
+
+def test_the_examples_are_found() -> None:
+    names = {str(path.relative_to(ROOT)) for path in CONFIGS}
+    assert {
+        "configs/classifier_stlr.jsonnet",
+        "configs/classifier_ulmfit.jsonnet",
+        "fixtures/experiment.jsonnet",
+        "fixtures/experiment_ulmfit.jsonnet",
+    } <= names
+    assert not any(name.endswith(".libsonnet") for name in names)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[str(p.relative_to(ROOT)) for p in CONFIGS])
+def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
+    params = _load(config)
+    trainer_config = params["trainer"].as_dict(quiet=True)
+    scheduler_config = trainer_config.get("learning_rate_scheduler", {})
+    optimizer_config = trainer_config.get("optimizer", {})
+    accumulation = trainer_config.get("num_gradient_accumulation_steps", 1)
+
+    train_loop = TrainModel.from_params(
+        params=params, serialization_dir=str(tmp_path), local_rank=0
+    )
+    trainer = train_loop.trainer
+    assert isinstance(trainer, GradientDescentTrainer)
+    scheduler = trainer._learning_rate_scheduler
+
+    if scheduler_config.get("type") == "slanted_triangular":
+        assert type(scheduler) is allennlp_stlr.SlantedTriangular
+        # The trainer passes its own epoch count and the loader's length in updates,
+        # unless the config sets them itself.
+        assert scheduler.num_epochs == scheduler_config.get("num_epochs", trainer._num_epochs)
+        steps = math.ceil(len(trainer.data_loader) / accumulation)
+        assert scheduler.num_steps_per_epoch == scheduler_config.get(
+            "num_steps_per_epoch", steps
+        )
+
+    groups: List[Any] = optimizer_config.get("parameter_groups", [])
+    if groups:
+        sizes = [sum(p.numel() for p in g["params"]) for g in trainer.optimizer.param_groups]
+        # One optimizer group per configured group, plus AllenNLP's trailing default group.
+        assert len(sizes) == len(groups) + 1
+        # A regex matching nothing leaves an empty layer group, which would waste an
+        # unfreezing epoch and shift the discriminative rates of the groups below it.
+        empty = [groups[i][0] for i, size in enumerate(sizes[:-1]) if size == 0]
+        assert not empty, f"{config.name}: parameter_groups matching no parameter: {empty}"
+        if scheduler_config.get("gradual_unfreezing"):
+            assert sizes[-1] == 0

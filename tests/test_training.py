@@ -1,0 +1,259 @@
+"""
+Real `allennlp train` runs of the fixture experiments, checked against the ULMFiT
+schedule written out here independently of `allennlp_stlr.schedule`.
+
+Each run records every update's learning rates and trainable groups in
+`stlr_trace.jsonl` (the `stlr_trace` callback), which is compared, update by update,
+with the formula of Howard & Ruder (2018), eq. 3, with `t` counted from 1:
+
+    cut = max(1, int(T * cut_frac))
+    p = t / cut if t < cut else 1 - (t - cut) / (T - cut)
+    lr = base * (1 + p * (ratio - 1)) / ratio
+
+With gradual unfreezing over L layer groups, each of the first L - 1 epochs is its own
+triangle (T = one epoch) and epoch e trains the top e + 1 groups; then one triangle spans
+the remaining epochs. With discriminative fine-tuning, `base = lr * decay_factor ** depth`,
+where depth counts the layer groups above (the top group has depth 0).
+
+The runs are `allennlp train` subprocesses started in the repository root, so that
+`.allennlp_plugins` loads the plugin the way a user's run does.
+
+A comparison with AllenNLP's built-in scheduler in the same kind of run is not here: the
+`stlr_trace` callback lives in this package, and importing any of its modules (e.g.
+`--include-package allennlp_stlr.callbacks`) runs the package's `__init__`, which
+registers our scheduler under the built-in's name. The in-process drop-in tests compare
+the two classes directly.
+"""
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_DATA = ROOT / "fixtures" / "data" / "train.jsonl"
+
+
+# ----------------------------------------------------------------------- the reference schedule
+def stlr(t: int, total: int, cut_frac: float, ratio: float) -> float:
+    """ULMFiT's eq. 3 as a multiplier of the base rate, for update t (1-based) of a triangle."""
+    cut = max(1, int(total * cut_frac))
+    p = t / cut if t < cut else 1 - (t - cut) / (total - cut)
+    return (1 + p * (ratio - 1)) / ratio
+
+
+@dataclass
+class Case:
+    """A fixture run and the schedule settings it must follow."""
+
+    name: str
+    config: str
+    overrides: Dict[str, Any] = field(default_factory=dict)
+    # What the run's settings are (after overrides), for the reference schedule.
+    lr: float = 0.01
+    num_epochs: int = 6
+    batch_size: int = 16
+    accumulation: int = 1
+    cut_frac: float = 0.1
+    ratio: float = 32
+    gradual_unfreezing: bool = False
+    decay_factor: Optional[float] = None  # None: no discriminative fine-tuning
+    layer_groups: int = 1  # optimizer groups that hold parameters, bottom first
+    optimizer_groups: int = 1  # including AllenNLP's trailing default group
+    # Accuracy the run reaches as shipped (None: hyperparameters overridden, not checked).
+    min_accuracy: Optional[float] = None
+
+    @property
+    def updates_per_epoch(self) -> int:
+        instances = len(TRAIN_DATA.read_text().splitlines())
+        return math.ceil(math.ceil(instances / self.batch_size) / self.accumulation)
+
+    def expected(self) -> List[Dict[str, Any]]:
+        """Epoch, learning rate of each layer group and trainable flags, per update."""
+        steps = self.updates_per_epoch
+        freezing = self.layer_groups - 1 if self.gradual_unfreezing else 0
+        depths = [self.layer_groups - 1 - g for g in range(self.layer_groups)]
+        bases = [
+            self.lr * (self.decay_factor**d if self.decay_factor is not None else 1.0)
+            for d in depths
+        ]
+        rows = []
+        for epoch in range(self.num_epochs):
+            for batch in range(1, steps + 1):
+                if epoch < freezing:
+                    t, total = batch, steps
+                else:
+                    t, total = (epoch - freezing) * steps + batch, (self.num_epochs - freezing) * steps
+                factor = stlr(t, total, self.cut_frac, self.ratio)
+                if self.gradual_unfreezing:
+                    trainable = [d <= epoch for d in depths]
+                else:
+                    trainable = [True] * self.layer_groups
+                rows.append(
+                    {
+                        "epoch": epoch,
+                        "lr": [base * factor for base in bases],
+                        "trainable": trainable,
+                    }
+                )
+        return rows
+
+
+ULMFIT = dict(
+    config="fixtures/experiment_ulmfit.jsonnet",
+    gradual_unfreezing=True,
+    layer_groups=4,
+    optimizer_groups=5,
+)
+
+CASES = [
+    # The README's first command, `make train`, trains this config as shipped.
+    Case("fixture_as_shipped", "fixtures/experiment.jsonnet", min_accuracy=0.75),
+    Case(
+        "ulmfit_as_shipped",
+        **ULMFIT,
+        lr=0.03,
+        num_epochs=8,
+        batch_size=8,
+        decay_factor=0.6,
+        min_accuracy=0.7,
+    ),
+    # One epoch of 10 updates with cut_frac 0.05: int(10 * 0.05) == 0, so the built-in
+    # never warms up; the peak must still come, at update 1. A float ratio as well.
+    Case(
+        "short_triangle_float_ratio",
+        "fixtures/experiment.jsonnet",
+        overrides={
+            "trainer.num_epochs": 1,
+            "trainer.learning_rate_scheduler.cut_frac": 0.05,
+            "trainer.learning_rate_scheduler.ratio": 7.5,
+        },
+        num_epochs=1,
+        cut_frac=0.05,
+        ratio=7.5,
+    ),
+    # Gradient accumulation: 20 batches per epoch in groups of 3 are 7 updates. The
+    # unfreezing epochs' triangles have int(7 * 0.1) == 0 warm-up updates in the
+    # built-in; ours peak at their first update. num_epochs == layer groups: the last
+    # triangle is a single epoch.
+    Case(
+        "ulmfit_accumulation_short_triangles",
+        **ULMFIT,
+        overrides={
+            "trainer.num_epochs": 4,
+            "trainer.num_gradient_accumulation_steps": 3,
+            "trainer.optimizer.lr": 0.02,
+            "trainer.learning_rate_scheduler.cut_frac": 0.1,
+            "trainer.learning_rate_scheduler.ratio": 4.5,
+            "trainer.learning_rate_scheduler.decay_factor": 0.5,
+        },
+        lr=0.02,
+        num_epochs=4,
+        batch_size=8,
+        accumulation=3,
+        cut_frac=0.1,
+        ratio=4.5,
+        decay_factor=0.5,
+    ),
+    # Discriminative fine-tuning alone: the unmatched parameters stay in AllenNLP's
+    # default group, which is then the top layer group at the full rate.
+    Case(
+        "discriminative_default_group_on_top",
+        "fixtures/experiment.jsonnet",
+        overrides={
+            "trainer.num_epochs": 3,
+            "trainer.optimizer.parameter_groups": [
+                [["^(module\\.)?_text_field_embedder"], {}],
+                [["^(module\\.)?_seq2vec_encoder"], {}],
+            ],
+            "trainer.learning_rate_scheduler.discriminative_fine_tuning": True,
+            "trainer.learning_rate_scheduler.decay_factor": 0.25,
+            "trainer.learning_rate_scheduler.cut_frac": 0.3,
+        },
+        num_epochs=3,
+        cut_frac=0.3,
+        decay_factor=0.25,
+        layer_groups=3,
+        optimizer_groups=3,
+    ),
+]
+
+
+def allennlp_train(config: str, serialization_dir: Path, overrides: Dict[str, Any]) -> None:
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(serialization_dir)]
+    if overrides:
+        command += ["-o", json.dumps(overrides)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-5000:]
+
+
+def read_trace(serialization_dir: Path) -> List[Dict[str, Any]]:
+    lines = (serialization_dir / "stlr_trace.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])
+def run(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Train each case once; its tests read the serialization directory."""
+    case: Case = request.param
+    serialization_dir = tmp_path_factory.mktemp(case.name) / "run"
+    allennlp_train(case.config, serialization_dir, case.overrides)
+    return case, serialization_dir
+
+
+def test_every_update_is_traced_once(run: Any) -> None:
+    case, serialization_dir = run
+    trace = read_trace(serialization_dir)
+    expected = case.expected()
+    assert [record["update"] for record in trace] == list(range(1, len(expected) + 1))
+    assert [record["epoch"] for record in trace] == [row["epoch"] for row in expected]
+    assert all(len(record["lr"]) == case.optimizer_groups for record in trace)
+
+
+def test_learning_rates_follow_ulmfit(run: Any) -> None:
+    case, serialization_dir = run
+    trace = read_trace(serialization_dir)
+    expected = case.expected()
+    assert len(trace) == len(expected)
+    for record, row in zip(trace, expected):
+        got = record["lr"][: case.layer_groups]
+        assert got == pytest.approx(row["lr"], rel=1e-9, abs=0.0), (
+            f"update {record['update']} (epoch {record['epoch']}): {got} != {row['lr']}"
+        )
+
+
+def test_each_triangle_reaches_its_peak(run: Any) -> None:
+    # Also where int(T * cut_frac) == 0: the warm-up then lasts one update.
+    case, serialization_dir = run
+    trace = read_trace(serialization_dir)
+    top = case.layer_groups - 1
+    freezing = case.layer_groups - 1 if case.gradual_unfreezing else 0
+    triangles: Dict[int, List[float]] = {}
+    for record in trace:
+        triangles.setdefault(min(record["epoch"], freezing), []).append(record["lr"][top])
+    assert len(triangles) == freezing + 1
+    for rates in triangles.values():
+        assert max(rates) == pytest.approx(case.lr, rel=1e-9)
+        assert rates[-1] == pytest.approx(case.lr / case.ratio, rel=1e-9)
+
+
+def test_trainable_groups_per_epoch(run: Any) -> None:
+    case, serialization_dir = run
+    trace = read_trace(serialization_dir)
+    for record, row in zip(trace, case.expected()):
+        assert record["trainable"][: case.layer_groups] == row["trainable"], (
+            f"update {record['update']} (epoch {record['epoch']})"
+        )
+
+
+def test_the_model_learns(run: Any) -> None:
+    case, serialization_dir = run
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    assert metrics["epoch"] == case.num_epochs - 1
+    if case.min_accuracy is not None:
+        # 60 balanced dev sentences: chance is 0.5.
+        assert metrics["best_validation_accuracy"] >= case.min_accuracy
