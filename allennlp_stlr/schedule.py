@@ -17,7 +17,7 @@ AllenNLP's built-in uses `cut = floor(T * cut_frac)`; flooring it at one update 
 short triangle still reaches its peak instead of starting the decay below it.
 """
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 
 def rate(base: float, fraction: float, ratio: float) -> float:
@@ -117,6 +117,10 @@ def steps_per_epoch(
     return max(configured, updates)
 
 
+# (update where the plan changed, fraction there, whether the peak was already behind)
+Anchor = Tuple[int, float, bool]
+
+
 def fraction(
     updates: int,
     epoch_ends: Sequence[int],
@@ -155,9 +159,44 @@ def fraction(
     start = epoch_ends[freezing_epochs - 1] if freezing_epochs else 0
     if length is None:
         return open_warmup(updates)
-    total = num_epochs * length - start
+    anchor: Optional[Anchor] = None
+    planned_from = freezing_epochs
     if configured_steps_per_epoch is None and freezing_epochs == 0:
         # The first epoch ran on the open warm-up; continue from where it left off.
-        first = epoch_ends[0]
-        return replanned_triangle(updates, total, cut_frac, first, open_warmup(first))
-    return triangle(updates - start, total, cut_frac)
+        anchor, planned_from = (epoch_ends[0], open_warmup(epoch_ends[0]), False), 1
+
+    def planned_total(epochs_done: int, at_update: int) -> int:
+        planned = steps_per_epoch(epoch_ends[:epochs_done], configured_steps_per_epoch, at_update)
+        return num_epochs * (planned or 0) - start
+
+    # An epoch whose length moves the mean re-plans the rest of the triangle from where the
+    # schedule stands at that epoch's end, so the warm-up never falls and the decay never rises.
+    first_end = epoch_ends[planned_from] if len(epoch_ends) > planned_from else updates
+    total = planned_total(planned_from, first_end)
+    for done in range(planned_from + 1, len(epoch_ends) + 1):
+        at_update = epoch_ends[done] if done < len(epoch_ends) else updates
+        replanned = planned_total(done, at_update)
+        if replanned != total:
+            at = epoch_ends[done - 1] - start
+            value, past_peak = _continued(at, total, cut_frac, anchor)
+            anchor, total = (at, value, past_peak), replanned
+    return _continued(updates - start, total, cut_frac, anchor)[0]
+
+
+def _continued(
+    step: int, total: int, cut_frac: float, anchor: Optional[Anchor]
+) -> Tuple[float, bool]:
+    """The fraction at `step` of a triangle of `total` updates, and whether it has peaked."""
+    if anchor is None:
+        return triangle(step, total, cut_frac), step >= warmup_updates(total, cut_frac)
+    start, start_fraction, past_peak = anchor
+    if step <= start:
+        return start_fraction, past_peak
+    if total <= start:
+        return 0.0, True
+    if past_peak:
+        # Already decaying: fall linearly from here to the floor at the new end.
+        step = min(step, total)
+        return start_fraction * (1 - (step - start) / (total - start)), True
+    value = replanned_triangle(step, total, cut_frac, start, start_fraction)
+    return value, step >= max(warmup_updates(total, cut_frac), start + 1)

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
@@ -224,14 +224,44 @@ def test_rates_are_finite_and_between_floor_and_peak_of_their_group(config: Conf
             assert peak / config.ratio <= lr <= peak * (1 + 1e-12)
 
 
+# Unknown epoch lengths that vary: a later, longer epoch used to pull the planned peak
+# further out and the warm-up back down (0.75 -> 0.72 of the peak at update 5).
+VARYING_UNKNOWN = Config(
+    mode="both",
+    configured_sizes=[1, 1],
+    default_size=0,
+    lrs=[1.0, 1.0, 1.0],
+    num_epochs=5,
+    lengths=[1, 3, 1, 1, 1],
+    num_steps_per_epoch=None,
+    cut_frac=1.0,
+    ratio=2.0,
+    decay_factor=1.0,
+)
+
+
+@example(config=VARYING_UNKNOWN)
 @given(config=valid_configs())
-def test_every_warmup_never_decreases(config: Config) -> None:
+def test_every_triangle_rises_then_falls(config: Config) -> None:
+    """Each warm-up never decreases and each decay never increases, even when re-planned."""
     trace = drive(config)
     for first, last in triangles(config):
         for group in range(len(config.lrs)):
             rates = [lrs[group] for lrs in trace.lrs[first:last]]
-            warmup = rates[: rates.index(max(rates)) + 1]
-            assert warmup == sorted(warmup), (first, last, group)
+            top = rates.index(max(rates))
+            assert rates[: top + 1] == sorted(rates[: top + 1]), (first, last, group)
+            assert rates[top:] == sorted(rates[top:], reverse=True), (first, last, group)
+
+
+def test_a_longer_later_epoch_of_unknown_length_does_not_pull_the_warmup_back() -> None:
+    top = [lrs[-1] for lrs in drive(VARYING_UNKNOWN).lrs]
+    # Epoch 0 (update 1) is its own triangle. Updates 2-5 warm up (cut_frac = 1); after
+    # update 5 the mean epoch length, 5 // 3 = 1, says the 5-update schedule is over.
+    assert top[1:5] == sorted(top[1:5])
+    # Update 5 re-plans from 0.75 of the way at update 4 (triangle step 3) to the peak at
+    # step 9 (mean length 2 over 5 epochs, less the first): 0.75 + 0.25 * (4 - 3) / (9 - 3).
+    assert top[1:5] == [0.625, 0.75, 0.875, 1.0 * (1 + (0.75 + 0.25 * 1 / 6) * (2 - 1)) / 2]
+    assert top[5:] == [0.5, 0.5]
 
 
 @given(config=valid_configs())
