@@ -82,7 +82,8 @@ def overrides_for(
     scheduler = params["trainer"].get("learning_rate_scheduler", {})
     if scheduler.get("type") == "linear_with_warmup":
         # Warm up over the first 10% of updates, as STLR's cut_frac = 0.1 does.
-        per_epoch = math.ceil(count_lines(data["train"]) / params["data_loader"]["batch_size"])
+        batch_size = params["data_loader"]["batch_sampler"]["batch_size"]
+        per_epoch = math.ceil(count_lines(data["train"]) / batch_size)
         overrides["trainer.learning_rate_scheduler.warmup_steps"] = max(
             1, int(0.1 * per_epoch * epochs)
         )

@@ -46,8 +46,9 @@ local tokens = 'transformer_model.';
     dropout: 0.1,
     namespace: 'tags',
   },
-  data_loader: { batch_size: $.batch_size, shuffle: true },
-  validation_data_loader: { batch_size: 64, shuffle: false },
+  // Batches of similar lengths waste little compute on padding.
+  data_loader: { batch_sampler: { type: 'bucket', batch_size: $.batch_size } },
+  validation_data_loader: { batch_sampler: { type: 'bucket', batch_size: 64, shuffle: false } },
   trainer: {
     num_epochs: $.num_epochs,
     validation_metric: '+accuracy',
