@@ -130,9 +130,11 @@ def suggest(parameters: Sequence[Tuple[str, int]]) -> List[LayerGroup]:
         head_label[len(chunks) - 1] = "head"
     labels = [head_label.get(i) or _label(chunk) for i, chunk in enumerate(chunks)]
     # Two stacks can both have a "layer.0": fall back to the full path for those.
-    for i, chunk in enumerate(chunks):
-        if labels.count(labels[i]) > 1 and i not in head_label:
-            labels[i] = chunk[-1].key
+    repeated = {label for label in labels if labels.count(label) > 1}
+    labels = [
+        chunk[-1].key if label in repeated and i not in head_label else label
+        for i, (label, chunk) in enumerate(zip(labels, chunks))
+    ]
     groups = []
     for label, chunk in zip(labels, chunks):
         matched = [pair for unit in chunk for pair in members[unit.key]]
@@ -156,16 +158,14 @@ def _check_exactly_once(names: Sequence[str], groups: Sequence[LayerGroup]) -> N
             raise ValueError(f"{name} is matched by {len(hits)} suggested groups: {hits}")
 
 
-def format_parameter_groups(groups: Sequence[LayerGroup], indent: str = "      ") -> str:
+def format_parameter_groups(groups: Sequence[LayerGroup]) -> str:
     """A `parameter_groups` entry ready to paste into a Jsonnet optimizer block."""
-    width = max(len(g.name) for g in groups)
-    lines = [f"{indent}// Bottom to top; every trainable parameter in exactly one group.", f"{indent}parameter_groups: ["]
+    lines = ["// Bottom to top; every trainable parameter in exactly one group.", "parameter_groups: ["]
     for group in groups:
         regexes = ", ".join(json.dumps(r) for r in group.regexes)
-        name = json.dumps(group.name)
         lines.append(
-            f"{indent}  [[{regexes}], {{ name: {name} }}],"
-            f"  // {group.name:<{width}} {group.num_parameters:>12,} parameters"
+            f"  [[{regexes}], {{ name: {json.dumps(group.name)} }}],"
+            f"  // {group.num_parameters:,} parameters"
         )
-    lines.append(f"{indent}],")
+    lines.append("],")
     return "\n".join(lines)

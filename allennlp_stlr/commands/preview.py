@@ -567,7 +567,10 @@ def run(args: argparse.Namespace) -> None:
     out = sys.stdout
     if args.suggest_groups:
         groups = suggest_groups(params)
-        out.write(f"// {len(groups)} layer groups for the model of {args.config}\n")
+        out.write(
+            f"// {len(groups)} layer groups for the model of {args.config}; with "
+            f"gradual_unfreezing, train at least {len(groups)} epochs.\n"
+        )
         out.write(layer_groups.format_parameter_groups(groups) + "\n")
         return
     if args.steps_per_epoch is not None and args.steps_per_epoch <= 0:
