@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
+import _jsonnet
 import numpy as np
 import pytest
 from allennlp.common.checks import ConfigurationError
@@ -279,3 +280,29 @@ def test_ddp_regex_warning_suggests_the_prefix(with_names: bool) -> None:
     assert "'^(module\\\\.)?_text_field_embedder'" in warnings[0]
     assert preview.config_warnings(load(GOOD, anchored("_text_field_embedder")), names) == []
     assert preview.config_warnings(load(GOOD, anchored("^(module\\.)?_text_field_embedder")), names) == []
+
+
+def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
+    done = subprocess.run(
+        [ALLENNLP, "stlr-preview", CONFIG, "--suggest-groups"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("// 4 layer groups for the model of fixtures/experiment.jsonnet")
+    groups = json.loads(_jsonnet.evaluate_snippet("suggested", "{" + done.stdout + "}"))[
+        "parameter_groups"
+    ]
+    assert [options["name"] for _, options in groups] == [
+        "_text_field_embedder", "_seq2vec_encoder", "_linear_layers.0", "head"
+    ]
+    pasted = {"trainer": {"optimizer": {"parameter_groups": groups}, "learning_rate_scheduler": {
+        "type": "slanted_triangular", "gradual_unfreezing": True}}}
+    the_plan = preview.plan(load(pasted))
+    assert preview.config_warnings(load(pasted), the_plan.parameter_names) == []
+    assert the_plan.groups[-1].num_parameters == 0
+    result = preview.simulate(the_plan)
+    # One more group each epoch, from the head down; all train from epoch 3 on.
+    first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(4)]
+    assert first == [3, 2, 1, 0]
