@@ -32,7 +32,7 @@ local validation_data = 'fixtures/data/dev.jsonl';
   trainer: {
     // At least one epoch per layer group, or the lowest groups would never train
     // (the scheduler refuses such a config).
-    num_epochs: 8,
+    num_epochs: 10,
     optimizer: {
       type: 'adam',
       lr: 0.03,

@@ -65,6 +65,16 @@ def test_the_examples_are_found() -> None:
     assert not any(name.endswith(".libsonnet") for name in names)
 
 
+@pytest.mark.parametrize("name", ["classifier_stlr", "classifier_ulmfit"])
+def test_the_examples_train_as_shipped_on_the_fixture_data(name: str) -> None:
+    # Relative to the repository root, where `allennlp train` runs with the plugin.
+    params = Params.from_file(str(ROOT / "configs" / f"{name}.jsonnet")).as_dict(quiet=True)
+    assert (ROOT / params["train_data_path"]).resolve() == TRAIN
+    assert (ROOT / params["validation_data_path"]).resolve() == DEV
+    assert params["trainer"]["learning_rate_scheduler"]["type"] == "slanted_triangular"
+    assert params["trainer"]["callbacks"] == [{"type": "stlr_trace"}]
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[str(p.relative_to(ROOT)) for p in CONFIGS])
 def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
     params = _load(config)
