@@ -1,0 +1,46 @@
+// Fine-tune a pretrained transformer classifier the ULMFiT way: slanted triangular learning
+// rates, gradual unfreezing (one more layer group each epoch) and discriminative fine-tuning.
+//
+//   STLR_MODEL=$(python -m allennlp_stlr.local_model) \
+//     allennlp train configs/transformer_classifier.jsonnet -s runs/transformer
+//
+// STLR_MODEL is a transformer folder or hub name. The data are the fixture's jsonl files
+// (`text_classification_json`: fields "text" and "label"); point elsewhere with
+// -o '{"train_data_path": ..., "validation_data_path": ...}'.
+local stlr = import 'stlr.libsonnet';
+local model = std.extVar('STLR_MODEL');
+local numLayers = 6;  // all-MiniLM-L6-v2
+local layersPerGroup = 2;
+local groups = 1 + std.ceil(numLayers / layersPerGroup) + 1;
+
+{
+  dataset_reader: {
+    type: 'text_classification_json',
+    tokenizer: { type: 'pretrained_transformer', model_name: model, max_length: 64 },
+    token_indexers: { tokens: { type: 'pretrained_transformer', model_name: model } },
+  },
+  train_data_path: 'fixtures/data/train.jsonl',
+  validation_data_path: 'fixtures/data/dev.jsonl',
+  model: {
+    type: 'basic_classifier',
+    text_field_embedder: {
+      token_embedders: { tokens: { type: 'pretrained_transformer', model_name: model } },
+    },
+    seq2vec_encoder: { type: 'cls_pooler', embedding_dim: 384 },
+  },
+  data_loader: { batch_size: 16, shuffle: true },
+  trainer: {
+    num_epochs: groups + 1,
+    optimizer: {
+      type: 'huggingface_adamw',
+      lr: 1e-4,
+      weight_decay: 0.01,
+      parameter_groups: stlr.transformerGroups(numLayers, layersPerGroup=layersPerGroup),
+    },
+    learning_rate_scheduler: stlr.scheduler(),
+    callbacks: [{ type: 'stlr_trace' }],
+  },
+  random_seed: 13,
+  numpy_seed: 13,
+  pytorch_seed: 13,
+}

@@ -1,0 +1,135 @@
+"""
+`configs/stlr.libsonnet`, evaluated with the `jsonnet` module: its groups cover the real
+all-MiniLM-L6-v2 classifier's parameters exactly once (by AllenNLP's own
+`make_parameter_groups`), and `configs/transformer_classifier.jsonnet` previews as intended.
+"""
+import json
+from typing import Any, Dict, List, Tuple
+
+import _jsonnet
+import numpy as np
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.plugins import import_plugins
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.optimizers import make_parameter_groups
+
+from allennlp_stlr import SlantedTriangular
+from allennlp_stlr.commands import preview
+from allennlp_stlr.local_model import model_dir
+from tests.commands.test_preview import ROOT
+
+CONFIGS = str(ROOT / "configs")
+TRANSFORMER = "configs/transformer_classifier.jsonnet"
+
+
+def evaluate(expression: str) -> Any:
+    snippet = f"local stlr = import 'stlr.libsonnet'; {expression}"
+    return json.loads(_jsonnet.evaluate_snippet("snippet", snippet, jpathdir=[CONFIGS]))
+
+
+@pytest.fixture(scope="module")
+def minilm() -> List[Tuple[str, torch.nn.Parameter]]:
+    """The transformer classifier's trainable parameters, built from the shipped config."""
+    import_plugins()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        patch.setenv("STLR_MODEL", str(model_dir()))
+        model, _ = preview.build_model(preview.load_params(TRANSFORMER))
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("STLR_MODEL", str(model_dir()))
+
+
+def covered(
+    parameters: List[Tuple[str, torch.nn.Parameter]], groups: List[Any]
+) -> List[List[str]]:
+    back = {id(p): n for n, p in parameters}
+    built = make_parameter_groups(parameters, groups)  # raises if a name is in two groups
+    return [[back[id(p)] for p in group["params"]] for group in built]
+
+
+@pytest.mark.parametrize(
+    "per_group, names",
+    [
+        (1, [f"layer {i}" for i in range(6)]),
+        (2, ["layers 0-1", "layers 2-3", "layers 4-5"]),
+        (4, ["layers 0-3", "layers 4-5"]),
+    ],
+)
+def test_transformer_groups_cover_minilm_exactly_once(
+    minilm: List[Tuple[str, torch.nn.Parameter]], per_group: int, names: List[str]
+) -> None:
+    groups = evaluate(f"stlr.transformerGroups(6, layersPerGroup={per_group})")
+    assert [options["name"] for _, options in groups] == ["embeddings"] + names + ["head"]
+    *configured, default = covered(minilm, groups)
+    assert default == []
+    assert all(configured)
+    assert sorted(n for group in configured for n in group) == sorted(n for n, _ in minilm)
+    assert all(".embeddings." in n for n in configured[0])
+    assert configured[-1][0].endswith("transformer_model.pooler.dense.weight")
+    assert configured[-1][-1] == "_classification_layer.bias"
+    first_layers = configured[1]
+    assert {n.split("encoder.layer.")[1].split(".")[0] for n in first_layers} == {
+        str(i) for i in range(min(per_group, 6))
+    }
+    # The same regexes also match once DDP has prefixed every name with `module.`.
+    prefixed = [("module." + n, p) for n, p in minilm]
+    assert [len(g) for g in covered(prefixed, groups)] == [len(g) for g in configured] + [0]
+
+
+def test_module_groups_cover_the_fixture_cnn() -> None:
+    import_plugins()
+    model, _ = preview.build_model(preview.load_params(str(ROOT / "fixtures/experiment.jsonnet")))
+    parameters = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = evaluate(
+        "stlr.moduleGroups(['_text_field_embedder', '_seq2vec_encoder', '_feedforward', "
+        "'_classification_layer'])"
+    )
+    assert groups[2] == [["^(module\\.)?_feedforward\\."], {"name": "_feedforward"}]
+    *configured, default = covered(parameters, groups)
+    assert default == [] and all(configured)
+
+
+def test_scheduler_block_has_ulmfit_defaults_and_builds_ours() -> None:
+    block = evaluate("stlr.scheduler()")
+    assert block == {
+        "type": "slanted_triangular",
+        "cut_frac": 0.1,
+        "ratio": 32,
+        "gradual_unfreezing": True,
+        "discriminative_fine_tuning": True,
+        "decay_factor": 0.38,
+    }
+    assert evaluate("stlr.scheduler(numEpochs=5, gradualUnfreezing=false)")["num_epochs"] == 5
+    import_plugins()
+    params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(3)]
+    # Three layer groups and AllenNLP's (empty) default group.
+    optimizer = torch.optim.SGD([{"params": [p]} for p in params] + [{"params": []}], lr=0.1)
+    scheduler = LearningRateScheduler.from_params(
+        params=Params(block), optimizer=optimizer, num_epochs=4, num_steps_per_epoch=10
+    )
+    assert type(scheduler) is SlantedTriangular
+    assert scheduler.base_values == pytest.approx([0.1 * 0.38**2, 0.1 * 0.38, 0.1, 0.1])
+    assert [p.requires_grad for p in params] == [False, False, True]
+
+
+def test_transformer_classifier_previews_one_group_per_epoch() -> None:
+    import_plugins()
+    the_plan = preview.plan(preview.load_params(TRANSFORMER))
+    assert preview.config_warnings(preview.load_params(TRANSFORMER), the_plan.parameter_names) == []
+    names = [group.name for group in the_plan.groups]
+    assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
+    counts = [group.num_parameters for group in the_plan.groups]
+    assert all(counts[:-1]) and counts[-1] == 0
+    result = preview.simulate(the_plan)
+    assert (the_plan.num_epochs, the_plan.updates_per_epoch) == (6, 10)
+    first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(5)]
+    assert first == [4, 3, 2, 1, 0]
+    # Discriminative fine-tuning: each group 0.38 times the one above it.
+    assert result.peak[:5] == pytest.approx([1e-4 * 0.38**k for k in (4, 3, 2, 1, 0)])
