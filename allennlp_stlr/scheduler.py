@@ -15,7 +15,10 @@ from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
 )
 
 from allennlp_stlr import checks, schedule
-from allennlp_stlr.distributed import agree_on_steps_per_epoch
+from allennlp_stlr.distributed import (
+    agree_on_steps_per_epoch,
+    require_unused_parameter_detection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +143,8 @@ class SlantedTriangular(LearningRateScheduler):
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
 
         self._apply_freezing()
+        if gradual_unfreezing:
+            require_unused_parameter_detection(self.optimizer)
         self._apply_rates()
         self._log_groups("start")
 
@@ -247,7 +252,7 @@ class SlantedTriangular(LearningRateScheduler):
         flags = self.trainable()
         lines = [
             f"slanted_triangular layer groups ({when}):",
-            "  group  params      peak lr  state      name",
+            "  group      params      peak lr  state      name",
         ]
         for index, group in enumerate(self.optimizer.param_groups):
             state = "trainable" if flags[index] else "frozen"
@@ -255,7 +260,7 @@ class SlantedTriangular(LearningRateScheduler):
             # carry a "name" (configs/stlr.libsonnet and `stlr-preview --suggest-groups` do).
             name = group.get("name", "")
             lines.append(
-                f"  {index:>5}  {_group_size(group):>6}  {peak[index]:>11.4g}  {state:<9}  {name}"
+                f"  {index:>5}  {_group_size(group):>10}  {peak[index]:>11.4g}  {state:<9}  {name}"
             )
         logger.info("\n".join(lines))
 
