@@ -17,13 +17,20 @@ AllenNLP's built-in uses `cut = floor(T * cut_frac)`; flooring it at one update 
 short triangle still reaches its peak instead of starting the decay below it.
 """
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 
 def rate(base: float, fraction: float, ratio: float) -> float:
     """The learning rate `fraction` of the way from `base / ratio` up to `base`."""
     # Same operation order as AllenNLP's built-in, so equal inputs give equal floats.
     return base * (1 + fraction * (ratio - 1)) / ratio
+
+
+def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
+    """`rate` of each of `bases`, with the part that depends on `fraction` worked out once."""
+    rise = 1 + fraction * (ratio - 1)
+    # `base * rise / ratio` is `rate`'s operation order, so the floats are identical.
+    return [base * rise / ratio for base in bases]
 
 
 def warmup_updates(total: int, cut_frac: float) -> int:
@@ -121,6 +128,31 @@ def steps_per_epoch(
 Anchor = Tuple[int, float, bool]
 
 
+class Plan(NamedTuple):
+    """
+    The shape of the schedule between two epoch ends: everything `fraction` needs besides
+    the update count. Working it out walks the completed epochs, so the scheduler does it
+    once per epoch and then only evaluates `at(updates)` per update.
+    """
+
+    origin: int  # the update the current triangle (or open warm-up) counts from
+    total: Optional[int]  # updates in the current triangle; None: length unknown
+    cut_frac: float
+    anchor: Optional[Anchor] = None  # where a re-planned triangle continues from
+    # The last update count the plan holds for; None: until the next epoch end. Only a
+    # configured first epoch that runs long stretches the plan update by update.
+    valid_through: Optional[int] = None
+
+    def at(self, updates: int) -> float:
+        """The fraction of the way from floor to peak for update number `updates`."""
+        step = updates - self.origin
+        if self.total is None:
+            return open_warmup(step)
+        if self.anchor is None:
+            return triangle(step, self.total, self.cut_frac)
+        return _continued(step, self.total, self.cut_frac, self.anchor)[0]
+
+
 def fraction(
     updates: int,
     epoch_ends: Sequence[int],
@@ -148,17 +180,31 @@ def fraction(
         With gradual unfreezing, the number of epochs (`layer groups - 1`) that each run
         their own one-epoch triangle before one triangle spans the rest of training.
     """
+    return plan(
+        updates, epoch_ends, num_epochs, configured_steps_per_epoch, cut_frac, freezing_epochs
+    ).at(updates)
+
+
+def plan(
+    updates: int,
+    epoch_ends: Sequence[int],
+    num_epochs: int,
+    configured_steps_per_epoch: Optional[int],
+    cut_frac: float,
+    freezing_epochs: int = 0,
+) -> Plan:
+    """The `Plan` that gives `fraction` of `updates`; same parameters as `fraction`."""
     length = steps_per_epoch(epoch_ends, configured_steps_per_epoch, updates)
+    # The configured length of a first epoch is stretched by an epoch that runs longer.
+    valid_through = length if not epoch_ends and length is not None else None
     epochs_done = len(epoch_ends)
     if epochs_done < freezing_epochs:
         # One triangle per epoch while layers are still being unfrozen.
         epoch_start = epoch_ends[-1] if epoch_ends else 0
-        if length is None:
-            return open_warmup(updates - epoch_start)
-        return triangle(updates - epoch_start, length, cut_frac)
+        return Plan(epoch_start, length, cut_frac, None, valid_through)
     start = epoch_ends[freezing_epochs - 1] if freezing_epochs else 0
     if length is None:
-        return open_warmup(updates)
+        return Plan(start, None, cut_frac)
     anchor: Optional[Anchor] = None
     planned_from = freezing_epochs
     if configured_steps_per_epoch is None and freezing_epochs == 0:
@@ -180,7 +226,7 @@ def fraction(
             at = epoch_ends[done - 1] - start
             value, past_peak = _continued(at, total, cut_frac, anchor)
             anchor, total = (at, value, past_peak), replanned
-    return _continued(updates - start, total, cut_frac, anchor)[0]
+    return Plan(start, total, cut_frac, anchor, valid_through)
 
 
 def _continued(
