@@ -141,6 +141,8 @@ class SlantedTriangular(LearningRateScheduler):
         self._updates = 0  # updates of this schedule so far (t)
         self._offset: Optional[int] = None  # trainer's update count before our first one
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
+        # Derived from the counters, not state: re-worked out whenever an epoch ends.
+        self._plan: Optional[schedule.Plan] = None
 
         self._apply_freezing()
         if gradual_unfreezing:
@@ -156,15 +158,17 @@ class SlantedTriangular(LearningRateScheduler):
 
     def get_values(self) -> List[float]:
         """The learning rate of each param group for the current update."""
-        p = schedule.fraction(
-            self._updates,
-            self._epoch_ends,
-            self.num_epochs,
-            self.num_steps_per_epoch,
-            self.cut_frac,
-            self.freezing_epochs,
-        )
-        return [schedule.rate(base, p, self.ratio) for base in self.base_values]
+        plan = self._plan
+        if plan is None or (plan.valid_through is not None and self._updates > plan.valid_through):
+            plan = self._plan = schedule.plan(
+                self._updates,
+                self._epoch_ends,
+                self.num_epochs,
+                self.num_steps_per_epoch,
+                self.cut_frac,
+                self.freezing_epochs,
+            )
+        return schedule.rates(self.base_values, plan.at(self._updates), self.ratio)
 
     def trainable(self) -> List[bool]:
         """Whether each param group trains in the current epoch."""
@@ -197,6 +201,7 @@ class SlantedTriangular(LearningRateScheduler):
             # building it. Not an epoch of ours.
             return
         self._epoch_ends.append(self._updates)
+        self._plan = None
         self.last_epoch += 1
         if self.gradual_unfreezing and len(self._epoch_ends) <= self.freezing_epochs:
             self._apply_freezing()
@@ -230,6 +235,7 @@ class SlantedTriangular(LearningRateScheduler):
                 "Recover with the scheduler the run was started with, or start a new run."
             )
         self._updates, self._offset, self._epoch_ends = updates, offset, epoch_ends
+        self._plan = None
         self.last_epoch = len(epoch_ends)
         self._apply_freezing()
         self._apply_rates()
