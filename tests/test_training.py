@@ -30,7 +30,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -84,10 +84,11 @@ class Case:
         rows = []
         for epoch in range(self.num_epochs):
             for batch in range(1, steps + 1):
-                if epoch < freezing:
+                if epoch < freezing:  # an unfreezing epoch: a triangle of its own
                     t, total = batch, steps
-                else:
-                    t, total = (epoch - freezing) * steps + batch, (self.num_epochs - freezing) * steps
+                else:  # one triangle over the remaining epochs
+                    t = (epoch - freezing) * steps + batch
+                    total = (self.num_epochs - freezing) * steps
                 factor = stlr(t, total, self.cut_frac, self.ratio)
                 if self.gradual_unfreezing:
                     trainable = [d <= epoch for d in depths]
@@ -183,6 +184,9 @@ CASES = [
 ]
 
 
+Run = Tuple[Case, Path]  # a case and the serialization directory of its training run
+
+
 def allennlp_train(config: str, serialization_dir: Path, overrides: Dict[str, Any]) -> None:
     command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(serialization_dir)]
     if overrides:
@@ -197,15 +201,15 @@ def read_trace(serialization_dir: Path) -> List[Dict[str, Any]]:
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])
-def run(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Train each case once; its tests read the serialization directory."""
-    case: Case = request.param
+    case: Case = request.param  # type: ignore[attr-defined]
     serialization_dir = tmp_path_factory.mktemp(case.name) / "run"
     allennlp_train(case.config, serialization_dir, case.overrides)
     return case, serialization_dir
 
 
-def test_every_update_is_traced_once(run: Any) -> None:
+def test_every_update_is_traced_once(run: Run) -> None:
     case, serialization_dir = run
     trace = read_trace(serialization_dir)
     expected = case.expected()
@@ -214,7 +218,7 @@ def test_every_update_is_traced_once(run: Any) -> None:
     assert all(len(record["lr"]) == case.optimizer_groups for record in trace)
 
 
-def test_learning_rates_follow_ulmfit(run: Any) -> None:
+def test_learning_rates_follow_ulmfit(run: Run) -> None:
     case, serialization_dir = run
     trace = read_trace(serialization_dir)
     expected = case.expected()
@@ -226,7 +230,7 @@ def test_learning_rates_follow_ulmfit(run: Any) -> None:
         )
 
 
-def test_each_triangle_reaches_its_peak(run: Any) -> None:
+def test_each_triangle_reaches_its_peak(run: Run) -> None:
     # Also where int(T * cut_frac) == 0: the warm-up then lasts one update.
     case, serialization_dir = run
     trace = read_trace(serialization_dir)
@@ -241,7 +245,7 @@ def test_each_triangle_reaches_its_peak(run: Any) -> None:
         assert rates[-1] == pytest.approx(case.lr / case.ratio, rel=1e-9)
 
 
-def test_trainable_groups_per_epoch(run: Any) -> None:
+def test_trainable_groups_per_epoch(run: Run) -> None:
     case, serialization_dir = run
     trace = read_trace(serialization_dir)
     for record, row in zip(trace, case.expected()):
@@ -250,7 +254,7 @@ def test_trainable_groups_per_epoch(run: Any) -> None:
         )
 
 
-def test_the_model_learns(run: Any) -> None:
+def test_the_model_learns(run: Run) -> None:
     case, serialization_dir = run
     metrics = json.loads((serialization_dir / "metrics.json").read_text())
     assert metrics["epoch"] == case.num_epochs - 1
