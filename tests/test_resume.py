@@ -81,12 +81,16 @@ def build(mode: str, steps: Optional[int], num_epochs: int = 4, seed: int = 0) -
     torch.manual_seed(seed)
     model = Tiny()
     parameters = [[n, p] for n, p in model.named_parameters() if p.requires_grad]
-    optimizer = Optimizer.from_params(model_parameters=parameters, params=Params(copy.deepcopy(OPTIMIZER)))
+    optimizer = Optimizer.from_params(
+        model_parameters=parameters, params=Params(copy.deepcopy(OPTIMIZER))
+    )
     lazy = Lazy(
         LearningRateScheduler,
         params=Params({"type": "slanted_triangular", "cut_frac": 0.3, **MODES[mode]}),
     )
-    scheduler = lazy.construct(optimizer=optimizer, num_epochs=num_epochs, num_steps_per_epoch=steps)
+    scheduler = lazy.construct(
+        optimizer=optimizer, num_epochs=num_epochs, num_steps_per_epoch=steps
+    )
     assert isinstance(scheduler, SlantedTriangular)
     return Setup(model, optimizer, scheduler)
 
@@ -102,7 +106,9 @@ class Record:
     checkpoints: Dict[Point, bytes] = field(default_factory=dict)
 
 
-def train(setup: Setup, lengths: List[int], start: Point = (0, 0), checkpoint: bool = False) -> Record:
+def train(
+    setup: Setup, lengths: List[int], start: Point = (0, 0), checkpoint: bool = False
+) -> Record:
     """
     Drive `setup` like `GradientDescentTrainer`: batches before `start` are skipped without
     `step_batch` (as on `--recover`), `step_batch(t)` runs before update t, `step()` at
@@ -218,8 +224,8 @@ def test_changed_num_epochs_on_resume_continues_as_if_configured_from_the_start(
     setup = recover("both", steps, four.checkpoints[(2, 2)], num_epochs=6)
     continued = train(setup, lengths, start=(2, 2))
     assert sorted(continued.lrs) == list(range(13, 31))
-    assert {u: continued.lrs[u] for u in continued.lrs} == {u: six.lrs[u] for u in continued.lrs}
-    assert {u: continued.flags[u] for u in continued.lrs} == {u: six.flags[u] for u in continued.lrs}
+    assert continued.lrs == {u: six.lrs[u] for u in continued.lrs}
+    assert continued.flags == {u: six.flags[u] for u in continued.lrs}
     # The updates already done used the 4-epoch triangle, so the two runs differed there.
     assert four.lrs[12] != six.lrs[12]
 
