@@ -429,7 +429,12 @@ def format_table(preview: Preview) -> str:
             unfrozen = f"epoch {int(preview.epoch[int(np.argmax(column))])}"
         else:
             unfrozen = "never"
-        regexes = " ".join(group.regexes) if group.regexes else "(unmatched parameters)"
+        if group.regexes:
+            regexes = " ".join(group.regexes)
+        elif len(the_plan.groups) == 1:
+            regexes = "(every trainable parameter)"
+        else:
+            regexes = "(parameters that no regex matches)"
         lines.append(
             f"{index:>5}  {labels[index]:<{width}}  {count:>11}  {preview.peak[index]:>10.4g}"
             f"  {preview.floor[index]:>10.4g}  {unfrozen:>8}  {regexes}"
