@@ -43,10 +43,14 @@ def triangle(step: int, total: int, cut_frac: float) -> float:
     Fraction of update `step` (1-based; 0 is "before training") in a triangle of `total`
     updates. Steps past the end stay on the floor.
     """
+    return peaked_triangle(step, total, warmup_updates(total, cut_frac))
+
+
+def peaked_triangle(step: int, total: int, cut: int) -> float:
+    """`triangle` with its peak update `cut` (from `warmup_updates`) already worked out."""
     if total <= 0:
         return 0.0
     step = min(max(step, 0), total)
-    cut = warmup_updates(total, cut_frac)
     if step < cut:
         return step / cut
     if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
@@ -142,6 +146,7 @@ class Plan(NamedTuple):
     # The last update count the plan holds for; None: until the next epoch end. Only a
     # configured first epoch that runs long stretches the plan update by update.
     valid_through: Optional[int] = None
+    cut: int = 0  # `warmup_updates(total, cut_frac)`, used when there is no anchor
 
     def at(self, updates: int) -> float:
         """The fraction of the way from floor to peak for update number `updates`."""
@@ -149,7 +154,7 @@ class Plan(NamedTuple):
         if self.total is None:
             return open_warmup(step)
         if self.anchor is None:
-            return triangle(step, self.total, self.cut_frac)
+            return peaked_triangle(step, self.total, self.cut)
         return _continued(step, self.total, self.cut_frac, self.anchor)[0]
 
 
@@ -201,7 +206,8 @@ def plan(
     if epochs_done < freezing_epochs:
         # One triangle per epoch while layers are still being unfrozen.
         epoch_start = epoch_ends[-1] if epoch_ends else 0
-        return Plan(epoch_start, length, cut_frac, None, valid_through)
+        cut = 0 if length is None else warmup_updates(length, cut_frac)
+        return Plan(epoch_start, length, cut_frac, None, valid_through, cut)
     start = epoch_ends[freezing_epochs - 1] if freezing_epochs else 0
     if length is None:
         return Plan(start, None, cut_frac)
@@ -226,7 +232,7 @@ def plan(
             at = epoch_ends[done - 1] - start
             value, past_peak = _continued(at, total, cut_frac, anchor)
             anchor, total = (at, value, past_peak), replanned
-    return Plan(start, total, cut_frac, anchor, valid_through)
+    return Plan(start, total, cut_frac, anchor, valid_through, warmup_updates(total, cut_frac))
 
 
 def _continued(
