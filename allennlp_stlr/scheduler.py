@@ -243,8 +243,9 @@ class SlantedTriangular(LearningRateScheduler):
 
     # ----------------------------------------------------------------- helpers
     def _apply_rates(self) -> None:
+        field = self.param_group_field
         for group, lr in zip(self.optimizer.param_groups, self.get_values()):
-            group[self.param_group_field] = lr
+            group[field] = lr
 
     def _apply_freezing(self) -> None:
         if not self.gradual_unfreezing:
