@@ -54,7 +54,7 @@ def module_regex(path: str, whole_name: bool = False) -> str:
 
 
 def ddp_safe(regex: str, names: Sequence[str]) -> bool:
-    """Whether `regex` matches every name in `names` that it matches, also with `module.` in front."""
+    """Whether `regex` still matches each name of `names` it matches once `module.` is prepended."""
     return all(re.search(regex, "module." + name) for name in names if re.search(regex, name))
 
 
@@ -160,7 +160,10 @@ def _check_exactly_once(names: Sequence[str], groups: Sequence[LayerGroup]) -> N
 
 def format_parameter_groups(groups: Sequence[LayerGroup]) -> str:
     """A `parameter_groups` entry ready to paste into a Jsonnet optimizer block."""
-    lines = ["// Bottom to top; every trainable parameter in exactly one group.", "parameter_groups: ["]
+    lines = [
+        "// Bottom to top; every trainable parameter in exactly one group.",
+        "parameter_groups: [",
+    ]
     for group in groups:
         regexes = ", ".join(json.dumps(r) for r in group.regexes)
         lines.append(

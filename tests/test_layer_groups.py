@@ -3,11 +3,10 @@ Layer groups from parameter names: each shape of model gets its layers bottom to
 parameter lands in exactly one group (checked with AllenNLP's own `make_parameter_groups`,
 also under DDP's `module.` prefix), and the pasted block means what it says.
 """
-import os
+import json
 from typing import List, Sequence, Tuple
 
 import _jsonnet
-import json
 import pytest
 import torch
 from allennlp.common.plugins import import_plugins
@@ -24,7 +23,10 @@ BERT = "_text_field_embedder.token_embedder_tokens.transformer_model."
 
 
 def bert_names(num_layers: int) -> List[Tuple[str, int]]:
-    names = [(BERT + "embeddings.word_embeddings.weight", 100), (BERT + "embeddings.LayerNorm.bias", 4)]
+    names = [
+        (BERT + "embeddings.word_embeddings.weight", 100),
+        (BERT + "embeddings.LayerNorm.bias", 4),
+    ]
     for i in range(num_layers):
         names += [(BERT + f"encoder.layer.{i}.attention.self.query.weight", 16),
                   (BERT + f"encoder.layer.{i}.output.LayerNorm.bias", 4)]
@@ -45,7 +47,9 @@ def groups_by_allennlp(
     return [[back[id(p)] for p in group["params"]] for group in built]
 
 
-def assert_exactly_once(pairs: Sequence[Tuple[str, int]], groups: Sequence[layer_groups.LayerGroup]) -> None:
+def assert_exactly_once(
+    pairs: Sequence[Tuple[str, int]], groups: Sequence[layer_groups.LayerGroup]
+) -> None:
     names = [name for name, _ in pairs]
     for prefix in ("", "module."):
         *configured, default = groups_by_allennlp(names, groups, prefix)
@@ -63,7 +67,8 @@ def test_transformer_layers_bottom_to_top_with_a_head() -> None:
     groups = layer_groups.suggest(pairs)
     assert [g.name for g in groups] == ["embeddings"] + [f"layer.{i}" for i in range(12)] + ["head"]
     assert groups[0].regexes == (
-        "^(module\\.)?_text_field_embedder\\.token_embedder_tokens\\.transformer_model\\.embeddings\\.",
+        "^(module\\.)?_text_field_embedder\\.token_embedder_tokens"
+        "\\.transformer_model\\.embeddings\\.",
     )
     assert groups[2].parameter_names == (
         BERT + "encoder.layer.1.attention.self.query.weight",

@@ -4,7 +4,7 @@ all-MiniLM-L6-v2 classifier's parameters exactly once (by AllenNLP's own
 `make_parameter_groups`), and `configs/transformer_classifier.jsonnet` previews as intended.
 """
 import json
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 import _jsonnet
 import numpy as np

@@ -18,7 +18,6 @@ import csv
 import inspect
 import logging
 import math
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -538,7 +537,9 @@ class StlrPreview(Subcommand):
             "experiment, update by update, without training."
         )
         subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("config", type=str, help="the experiment config, as for `allennlp train`")
+        subparser.add_argument(
+            "config", type=str, help="the experiment config, as for `allennlp train`"
+        )
         subparser.add_argument(
             "-o",
             "--overrides",
@@ -554,8 +555,8 @@ class StlrPreview(Subcommand):
             help="optimizer updates per epoch (default: the scheduler's num_steps_per_epoch, "
             "else counted from the training data)",
         )
-        subparser.add_argument("--plot", type=str, default=None, help="write a PNG of the rates here")
-        subparser.add_argument("--csv", type=str, default=None, help="write every update's rates here")
+        subparser.add_argument("--plot", type=str, default=None, help="write a PNG plot here")
+        subparser.add_argument("--csv", type=str, default=None, help="write every update here")
         subparser.add_argument(
             "--suggest-groups",
             action="store_true",
