@@ -50,7 +50,11 @@ def peaked_triangle(step: int, total: int, cut: int) -> float:
     """`triangle` with its peak update `cut` (from `warmup_updates`) already worked out."""
     if total <= 0:
         return 0.0
-    step = min(max(step, 0), total)
+    # Clamp to [0, total]; plain comparisons, as this runs once per update.
+    if step < 0:
+        step = 0
+    elif step > total:
+        step = total
     if step < cut:
         return step / cut
     if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
