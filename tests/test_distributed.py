@@ -90,6 +90,7 @@ def test_workers_with_uneven_shards_apply_identical_rates_and_flags(tmp_path: Pa
     floor = [0.01 * 0.38**2 / 32, 0.01 * 0.38 / 32, 0.01 / 32, 0.01 / 32]
     assert worker0[-1]["lr"] == floor
 
+
 def test_missing_find_unused_parameters_is_a_configuration_error_naming_the_fix(
     tmp_path: Path,
 ) -> None:
