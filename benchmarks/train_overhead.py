@@ -1,0 +1,102 @@
+"""
+Whole `allennlp train` runs of the fixture experiment, with allennlp-stlr's scheduler
+against AllenNLP's built-in one, alternating.
+
+    .venv/bin/python -m benchmarks.train_overhead --pairs 5
+
+"ours" runs from the repository root, whose `.allennlp_plugins` names allennlp_stlr; the
+built-in runs from an empty folder, so no plugin replaces "slanted_triangular". Both get
+absolute data paths and no callbacks (the fixture's `stlr_trace` callback belongs to the
+plugin and is not what is measured). Each pair runs both, which one goes first
+alternating. Reported per pair: wall seconds, CPU seconds of the child process (robust on
+a shared machine) and AllenNLP's own `training_duration`; then the median ratio
+ours / built-in of each.
+"""
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "fixtures" / "experiment.jsonnet"
+ALLENNLP = Path(sys.executable).parent / "allennlp"
+SERVED_BY = 'LearningRateScheduler "slanted_triangular" is now served by'
+
+
+def _seconds(duration: str) -> float:
+    hours, minutes, seconds = duration.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def train_once(which: str, workdir: Path) -> Dict[str, float]:
+    """One `allennlp train` of the fixture; raises if the wrong scheduler served it."""
+    cwd = ROOT if which == "ours" else workdir / "builtin-cwd"
+    cwd.mkdir(parents=True, exist_ok=True)
+    serialization_dir = workdir / f"run-{which}"
+    overrides = {
+        "train_data_path": str(ROOT / "fixtures" / "data" / "train.jsonl"),
+        "validation_data_path": str(ROOT / "fixtures" / "data" / "dev.jsonl"),
+        "trainer.callbacks": [],
+    }
+    command = [str(ALLENNLP), "train", str(CONFIG), "-s", str(serialization_dir), "-f"]
+    command += ["-o", json.dumps(overrides)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{which}: allennlp train failed:\n{done.stderr[-3000:]}")
+    if (SERVED_BY in done.stderr) != (which == "ours"):
+        raise RuntimeError(f"{which}: the run was not served by the expected scheduler")
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    return {
+        "wall_s": wall,
+        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "train_s": _seconds(metrics["training_duration"]),
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    runs: Dict[str, List[Dict[str, float]]] = {"ours": [], "built-in": []}
+    print(f"{'pair':>4}  {'first':<8} " + "  ".join(
+        f"{k + ' ' + m:>14}" for k in runs for m in ("wall", "cpu", "train")
+    ))
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in range(args.pairs):
+            order = ["ours", "built-in"] if pair % 2 == 0 else ["built-in", "ours"]
+            for which in order:
+                runs[which].append(train_once(which, Path(tmp)))
+            cells = [
+                f"{runs[k][-1][m]:>14.2f}" for k in runs for m in ("wall_s", "cpu_s", "train_s")
+            ]
+            print(f"{pair:>4}  {order[0]:<8} " + "  ".join(cells), flush=True)
+    ratios = {
+        metric: statistics.median(
+            ours[metric] / builtin[metric] for ours, builtin in zip(runs["ours"], runs["built-in"])
+        )
+        for metric in ("wall_s", "cpu_s", "train_s")
+    }
+    print(
+        "median ratio ours / built-in: "
+        + ", ".join(f"{metric} {ratio:.3f}" for metric, ratio in ratios.items())
+    )
+    result = {"pairs": args.pairs, "runs": runs, "median_ratio": ratios}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
