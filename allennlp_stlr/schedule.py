@@ -43,23 +43,7 @@ def triangle(step: int, total: int, cut_frac: float) -> float:
     Fraction of update `step` (1-based; 0 is "before training") in a triangle of `total`
     updates. Steps past the end stay on the floor.
     """
-    return peaked_triangle(step, total, warmup_updates(total, cut_frac))
-
-
-def peaked_triangle(step: int, total: int, cut: int) -> float:
-    """`triangle` with its peak update `cut` (from `warmup_updates`) already worked out."""
-    if total <= 0:
-        return 0.0
-    # Clamp to [0, total]; plain comparisons, as this runs once per update.
-    if step < 0:
-        step = 0
-    elif step > total:
-        step = total
-    if step < cut:
-        return step / cut
-    if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
-        return 1.0
-    return 1 - (step - cut) / (total - cut)
+    return Plan(0, total, cut_frac, cut=warmup_updates(total, cut_frac)).at(step)
 
 
 def open_warmup(step: int) -> float:
@@ -150,16 +134,28 @@ class Plan(NamedTuple):
     # The last update count the plan holds for; None: until the next epoch end. Only a
     # configured first epoch that runs long stretches the plan update by update.
     valid_through: Optional[int] = None
-    cut: int = 0  # `warmup_updates(total, cut_frac)`, used when there is no anchor
+    cut: int = 0  # the triangle's peak, `warmup_updates(total, cut_frac)`; unused with an anchor
 
     def at(self, updates: int) -> float:
         """The fraction of the way from floor to peak for update number `updates`."""
         step = updates - self.origin
         if self.total is None:
             return open_warmup(step)
-        if self.anchor is None:
-            return peaked_triangle(step, self.total, self.cut)
-        return _continued(step, self.total, self.cut_frac, self.anchor)[0]
+        if self.anchor is not None:
+            return _continued(step, self.total, self.cut_frac, self.anchor)[0]
+        # The triangle, evaluated here rather than in a helper: this runs once per update.
+        total, cut = self.total, self.cut
+        if total <= 0:
+            return 0.0
+        if step < 0:  # clamp to [0, total] (plain comparisons cost less than min/max)
+            step = 0
+        elif step > total:
+            step = total
+        if step < cut:
+            return step / cut
+        if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
+            return 1.0
+        return 1 - (step - cut) / (total - cut)
 
 
 def fraction(
