@@ -191,7 +191,10 @@ class SlantedTriangular(LearningRateScheduler):
                 # A later phase of `combined` sees the trainer's global count.
                 self._offset = max(0, batch_num_total - 1)
             self._updates = batch_num_total - self._offset
-        self._apply_rates()
+        # `_apply_rates`, inlined: this runs before every optimizer update.
+        field = self.param_group_field
+        for group, lr in zip(self.optimizer.param_groups, self.get_values()):
+            group[field] = lr
 
     def step(self, metric: Optional[float] = None) -> None:
         """Mark the end of an epoch; with gradual unfreezing, unfreeze the next group."""
