@@ -8,12 +8,15 @@ against AllenNLP's built-in one, alternating.
 built-in runs from an empty folder, so no plugin replaces "slanted_triangular". Both get
 absolute data paths and no callbacks (the fixture's `stlr_trace` callback belongs to the
 plugin and is not what is measured). Each pair runs both, which one goes first
-alternating. Reported per pair: wall seconds, CPU seconds of the child process (robust on
+alternating. Each child runs torch on `--threads` threads (default 1), as oversubscribed
+cores make torch's thread pool stall at random and swamp the difference being measured.
+Reported per pair: wall seconds, CPU seconds of the child process (robust on
 a shared machine) and AllenNLP's own `training_duration`; then the median ratio
 ours / built-in of each.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -34,7 +37,7 @@ def _seconds(duration: str) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def train_once(which: str, workdir: Path) -> Dict[str, float]:
+def train_once(which: str, workdir: Path, threads: int) -> Dict[str, float]:
     """One `allennlp train` of the fixture; raises if the wrong scheduler served it."""
     cwd = ROOT if which == "ours" else workdir / "builtin-cwd"
     cwd.mkdir(parents=True, exist_ok=True)
@@ -48,7 +51,8 @@ def train_once(which: str, workdir: Path) -> Dict[str, float]:
     command += ["-o", json.dumps(overrides)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -66,6 +70,7 @@ def train_once(which: str, workdir: Path) -> Dict[str, float]:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     runs: Dict[str, List[Dict[str, float]]] = {"ours": [], "built-in": []}
@@ -76,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         for pair in range(args.pairs):
             order = ["ours", "built-in"] if pair % 2 == 0 else ["built-in", "ours"]
             for which in order:
-                runs[which].append(train_once(which, Path(tmp)))
+                runs[which].append(train_once(which, Path(tmp), args.threads))
             cells = [
                 f"{runs[k][-1][m]:>14.2f}" for k in runs for m in ("wall_s", "cpu_s", "train_s")
             ]
