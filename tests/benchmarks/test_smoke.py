@@ -1,7 +1,8 @@
 """
 The benchmark scripts, end to end on a tiny slice, so that they cannot rot: the data
 split, the ablation harness with the ULMFiT recipe and a baseline (real allennlp training
-of all-MiniLM-L6-v2), and the overhead benchmark with a handful of repetitions.
+of all-MiniLM-L6-v2), the overhead benchmark with a handful of repetitions, and one pair
+of whole `allennlp train` runs, ours and the built-in.
 """
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import matplotlib.image
 import pytest
 from allennlp.common.checks import ConfigurationError
 
-from benchmarks import ablation, overhead, prepare_data
+from benchmarks import ablation, overhead, prepare_data, train_overhead
 
 PEAK = 1e-4
 EPOCHS = 8  # one per layer group, as gradual unfreezing requires
@@ -125,3 +126,15 @@ def test_overhead_benchmark_runs_both_schedulers() -> None:
     for row in rows:
         assert row["ours_ns"] > 0 and row["builtin_ns"] > 0
         assert row["ratio"] == row["ours_ns"] / row["builtin_ns"]
+
+
+def test_train_overhead_runs_ours_and_the_builtin(tmp_path: Path) -> None:
+    # `train_once` raises unless the plugin served "ours" and the built-in the other run.
+    result = train_overhead.main(["--pairs", "1", "--json", str(tmp_path / "train.json")])
+    assert set(result["runs"]) == {"ours", "built-in"}
+    for runs in result["runs"].values():
+        assert len(runs) == 1 and runs[0]["train_s"] > 0 and runs[0]["cpu_s"] > 0
+    saved = json.loads((tmp_path / "train.json").read_text())
+    assert saved["median_ratio"]["train_s"] == pytest.approx(
+        result["runs"]["ours"][0]["train_s"] / result["runs"]["built-in"][0]["train_s"]
+    )
