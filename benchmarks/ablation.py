@@ -155,6 +155,7 @@ def select_rate(search: Sequence[Dict[str, Any]]) -> float:
 def summarize(
     recipe: str, search: List[Dict[str, Any]], finals: List[Dict[str, Any]]
 ) -> Dict[str, Any]:
+    """One recipe: its search, and test accuracy and dev curves over the finished seeds."""
     tests = [r["test_accuracy"] for r in finals]
     curves = [r["dev_accuracy_per_epoch"] for r in finals]
     return {
@@ -173,7 +174,10 @@ def summarize(
     }
 
 
-def write_report(summaries: List[Dict[str, Any]], finals: Dict[str, List[Dict[str, Any]]], out: Path) -> None:
+def write_report(
+    summaries: List[Dict[str, Any]], finals: Dict[str, List[Dict[str, Any]]], out: Path
+) -> None:
+    """`summary.json`, `summary.md` (tables) and `learning_curves.png` under `out`."""
     (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
     lines = [
         "| recipe | peak lr (dev search) | test accuracy, mean ± std | seeds | best epochs | "
