@@ -174,9 +174,9 @@ def test_edge_values(config, expected):
     assert [lr[0] for lr, _ in seen] == pytest.approx(expected, rel=1e-12)
 
 
-def test_later_phase_of_combined_scheduler():
-    optimizer, params = layered_optimizer(1)
-    combined = LearningRateScheduler.from_params(
+def constant_then_stlr(optimizer: torch.optim.Optimizer) -> LearningRateScheduler:
+    """AllenNLP's `combined`: one constant epoch, then two of slanted_triangular."""
+    return LearningRateScheduler.from_params(
         optimizer=optimizer,
         params=Params(
             {
@@ -186,6 +186,11 @@ def test_later_phase_of_combined_scheduler():
             }
         ),
     )
+
+
+def test_later_phase_of_combined_scheduler():
+    optimizer, params = layered_optimizer(1)
+    combined = constant_then_stlr(optimizer)
     rates = [lr[0] for lr, _ in drive(combined, optimizer, params, [10, 10, 10])]
     assert rates[:10] == pytest.approx([0.1] * 10)
     # The second phase is a 20-update triangle of its own, counted from its first update.
@@ -201,16 +206,7 @@ def test_builtin_divides_by_zero_as_a_later_phase_of_combined():
     registry["slanted_triangular"] = (Builtin, None)
     try:
         optimizer, params = layered_optimizer(1)
-        combined = LearningRateScheduler.from_params(
-            optimizer=optimizer,
-            params=Params(
-                {
-                    "type": "combined",
-                    "num_steps_per_epoch": 10,
-                    "schedulers": [[1, {"type": "constant"}], [2, {"type": "slanted_triangular"}]],
-                }
-            ),
-        )
+        combined = constant_then_stlr(optimizer)
         with pytest.raises(ZeroDivisionError):
             drive(combined, optimizer, params, [10, 10])
     finally:
