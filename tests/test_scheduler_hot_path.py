@@ -1,0 +1,99 @@
+"""
+The scheduler works out the schedule's `Plan` once per epoch and reuses it for every update
+until the next epoch end. These tests check that this gives, update by update and float for
+float, what the pure `schedule.fraction` and `schedule.rate` give from the counters, whatever
+the epochs' lengths (also a first epoch longer than configured, and unknown lengths), with
+gradual unfreezing, and across a `state_dict` round trip into a fresh scheduler.
+"""
+from typing import List, Optional
+
+import torch
+from allennlp.common import Params
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
+from allennlp_stlr import schedule
+
+
+def make_optimizer(layer_groups: int) -> torch.optim.Optimizer:
+    groups = [
+        {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.01 * (index + 1)}
+        for index in range(layer_groups)
+    ]
+    groups.append({"params": []})  # AllenNLP's default group, empty
+    return torch.optim.SGD(groups, lr=0.1)
+
+
+def build(optimizer: torch.optim.Optimizer, **config: object) -> LearningRateScheduler:
+    params = Params({"type": "slanted_triangular", **config})
+    return LearningRateScheduler.from_params(params=params, optimizer=optimizer)
+
+
+def expected_rates(
+    scheduler: LearningRateScheduler, epoch_ends: List[int], updates: int
+) -> List[float]:
+    """The rates the pure functions give from the counters alone."""
+    fraction = schedule.fraction(
+        updates,
+        epoch_ends,
+        scheduler.num_epochs,
+        scheduler.num_steps_per_epoch,
+        scheduler.cut_frac,
+        scheduler.freezing_epochs,
+    )
+    return [schedule.rate(base, fraction, scheduler.ratio) for base in scheduler.base_values]
+
+
+scenarios = st.fixed_dictionaries(
+    {
+        "layer_groups": st.integers(2, 5),
+        "extra_epochs": st.integers(0, 3),
+        "configured": st.one_of(st.none(), st.integers(1, 12)),
+        "lengths": st.lists(st.integers(1, 15), min_size=8, max_size=8),
+        "cut_frac": st.sampled_from([0.0, 0.1, 0.3, 1.0]),
+        "ratio": st.sampled_from([1, 7.5, 32]),
+        "gradual_unfreezing": st.booleans(),
+        "discriminative_fine_tuning": st.booleans(),
+        "resume_after_epoch": st.integers(0, 7),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios)
+def test_rates_equal_the_pure_schedule_at_every_update(scenario: dict) -> None:
+    layer_groups = scenario["layer_groups"]
+    num_epochs = layer_groups + scenario["extra_epochs"]
+    configured: Optional[int] = scenario["configured"]
+    config = {
+        "num_epochs": num_epochs,
+        "num_steps_per_epoch": configured,
+        "cut_frac": scenario["cut_frac"],
+        "ratio": scenario["ratio"],
+        "gradual_unfreezing": scenario["gradual_unfreezing"],
+        "discriminative_fine_tuning": scenario["discriminative_fine_tuning"],
+    }
+    optimizer = make_optimizer(layer_groups)
+    scheduler = build(optimizer, **config)
+    epoch_ends: List[int] = []
+    updates = 0
+    for epoch, length in enumerate(scenario["lengths"][:num_epochs]):
+        for _ in range(length):
+            updates += 1
+            scheduler.step_batch(updates)
+            assert [g["lr"] for g in optimizer.param_groups] == expected_rates(
+                scheduler, epoch_ends, updates
+            )
+        scheduler.step()
+        epoch_ends.append(updates)
+        if epoch == scenario["resume_after_epoch"]:
+            # A fresh scheduler on a fresh optimizer continues from the saved counters.
+            optimizer = make_optimizer(layer_groups)
+            resumed = build(optimizer, **config)
+            resumed.load_state_dict(scheduler.state_dict())
+            scheduler = resumed
+            assert [g["lr"] for g in optimizer.param_groups] == expected_rates(
+                scheduler, epoch_ends, updates
+            )
