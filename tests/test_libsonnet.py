@@ -121,14 +121,14 @@ def test_scheduler_block_has_ulmfit_defaults_and_builds_ours() -> None:
 
 def test_transformer_classifier_previews_one_group_per_epoch() -> None:
     import_plugins()
-    the_plan = preview.plan(preview.load_params(TRANSFORMER))
-    assert preview.config_warnings(preview.load_params(TRANSFORMER), the_plan.parameter_names) == []
-    names = [group.name for group in the_plan.groups]
+    experiment = preview.read_experiment(preview.load_params(TRANSFORMER))
+    assert preview.config_warnings(preview.load_params(TRANSFORMER), experiment.parameter_names) == []
+    names = [group.name for group in experiment.groups]
     assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
-    counts = [group.num_parameters for group in the_plan.groups]
+    counts = [group.num_parameters for group in experiment.groups]
     assert all(counts[:-1]) and counts[-1] == 0
-    result = preview.simulate(the_plan)
-    assert (the_plan.num_epochs, the_plan.updates_per_epoch) == (6, 10)
+    result = preview.simulate(experiment)
+    assert (experiment.num_epochs, experiment.updates_per_epoch) == (6, 10)
     first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(5)]
     assert first == [4, 3, 2, 1, 0]
     # Discriminative fine-tuning: each group 0.38 times the one above it.

@@ -51,7 +51,7 @@ class GroupSpec:
 
 
 @dataclass
-class Plan:
+class Experiment:
     """Everything the schedule depends on, read from an experiment config."""
 
     num_epochs: int  # epochs the trainer runs
@@ -67,7 +67,7 @@ class Plan:
 class Preview:
     """The schedule as training will apply it: one row per update, one column per group."""
 
-    plan: Plan
+    experiment: Experiment
     lr: np.ndarray  # (updates, groups) learning rate of update t+1
     trainable: np.ndarray  # (updates, groups) bool
     epoch: np.ndarray  # (updates,) 0-based epoch of each update
@@ -87,8 +87,8 @@ class Preview:
 
     @property
     def top_group(self) -> int:
-        nonempty = [i for i, g in enumerate(self.plan.groups) if g.num_parameters != 0]
-        return nonempty[-1] if nonempty else len(self.plan.groups) - 1
+        nonempty = [i for i, g in enumerate(self.experiment.groups) if g.num_parameters != 0]
+        return nonempty[-1] if nonempty else len(self.experiment.groups) - 1
 
 
 # ----------------------------------------------------------------------------- config
@@ -209,9 +209,9 @@ def _count_updates(
     return updates, None, f"{batches} batches counted (the data loader has no length)"
 
 
-def plan(
+def read_experiment(
     params: Params, steps_per_epoch: Optional[int] = None, build: Optional[bool] = None
-) -> Plan:
+) -> Experiment:
     """
     Read what the schedule depends on from `params`. `steps_per_epoch` stands for the
     number of updates per epoch the trainer would measure; `build` forces (or skips)
@@ -261,7 +261,7 @@ def plan(
         for (regexes, options), size in zip(entries, sizes)
     ]
     groups.append(GroupSpec("(default)" if entries else None, (), lr, sizes[-1]))
-    return Plan(num_epochs, updates, passed, source, groups, scheduler, names)
+    return Experiment(num_epochs, updates, passed, source, groups, scheduler, names)
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -282,22 +282,22 @@ def stand_in_optimizer(groups: Sequence[GroupSpec]) -> torch.optim.SGD:
     return torch.optim.SGD(param_groups, lr=groups[-1].lr)
 
 
-def build_scheduler(the_plan: Plan, optimizer: torch.optim.Optimizer) -> SlantedTriangular:
+def build_scheduler(experiment: Experiment, optimizer: torch.optim.Optimizer) -> SlantedTriangular:
     """The scheduler as the trainer constructs it (config values win over the trainer's)."""
     return LearningRateScheduler.from_params(
-        params=Params(copy.deepcopy(the_plan.scheduler)),
+        params=Params(copy.deepcopy(experiment.scheduler)),
         optimizer=optimizer,
-        num_epochs=the_plan.num_epochs,
-        num_steps_per_epoch=the_plan.passed_steps_per_epoch,
+        num_epochs=experiment.num_epochs,
+        num_steps_per_epoch=experiment.passed_steps_per_epoch,
     )
 
 
-def simulate(the_plan: Plan) -> Preview:
+def simulate(experiment: Experiment) -> Preview:
     """Drive the real scheduler through every update of the run, in the trainer's order."""
-    optimizer = stand_in_optimizer(the_plan.groups)
-    scheduler = build_scheduler(the_plan, optimizer)
+    optimizer = stand_in_optimizer(experiment.groups)
+    scheduler = build_scheduler(experiment, optimizer)
     groups = optimizer.param_groups
-    epochs, per_epoch = the_plan.num_epochs, the_plan.updates_per_epoch
+    epochs, per_epoch = experiment.num_epochs, experiment.updates_per_epoch
     lr = np.empty((epochs * per_epoch, len(groups)))
     trainable = np.empty((epochs, len(groups)), dtype=bool)
     t = 0
@@ -311,7 +311,7 @@ def simulate(the_plan: Plan) -> Preview:
         scheduler.step(None)
     peak = list(scheduler.base_values)
     return Preview(
-        plan=the_plan,
+        experiment=experiment,
         lr=lr,
         trainable=np.repeat(trainable, per_epoch, axis=0),
         epoch=np.repeat(np.arange(epochs), per_epoch),
@@ -405,21 +405,21 @@ def _group_label(index: int, group: GroupSpec) -> str:
 
 def format_table(preview: Preview) -> str:
     """The per-group table and the totals."""
-    the_plan = preview.plan
+    experiment = preview.experiment
     total = len(preview.lr)
     lines = [
-        f"{the_plan.num_epochs} epochs x {the_plan.updates_per_epoch} updates = {total} updates "
-        f"(updates per epoch from {the_plan.steps_source})",
+        f"{experiment.num_epochs} epochs x {experiment.updates_per_epoch} updates = {total} updates "
+        f"(updates per epoch from {experiment.steps_source})",
         "slanted_triangular: " + ", ".join(f"{k} = {v}" for k, v in preview.settings.items()),
         "",
     ]
-    labels = [_group_label(i, g) for i, g in enumerate(the_plan.groups)]
+    labels = [_group_label(i, g) for i, g in enumerate(experiment.groups)]
     width = max(len("name"), *(len(label) for label in labels))
     lines.append(
         f"{'group':>5}  {'name':<{width}}  {'params':>11}  {'peak lr':>10}  {'floor lr':>10}"
         f"  {'unfrozen':>8}  regexes"
     )
-    for index, group in enumerate(the_plan.groups):
+    for index, group in enumerate(experiment.groups):
         count = "?" if group.num_parameters is None else f"{group.num_parameters:,}"
         column = preview.trainable[:, index]
         if group.num_parameters == 0:
@@ -430,7 +430,7 @@ def format_table(preview: Preview) -> str:
             unfrozen = "never"
         if group.regexes:
             regexes = " ".join(group.regexes)
-        elif len(the_plan.groups) == 1:
+        elif len(experiment.groups) == 1:
             regexes = "(every trainable parameter)"
         else:
             regexes = "(parameters that no regex matches)"
@@ -462,7 +462,7 @@ def write_csv(preview: Preview, path: str) -> None:
     """One row per update: update (1-based), epoch (0-based), each group's rate and flag."""
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(csv_header(preview.plan.groups))
+        writer.writerow(csv_header(preview.experiment.groups))
         flags = preview.trainable.astype(int)
         for row in range(len(preview.lr)):
             writer.writerow(
@@ -489,7 +489,7 @@ def plot(preview: Preview, path: str, title: Optional[str] = None) -> None:
     keep = keep[keep < total]
     figure, axes = plt.subplots(figsize=(10, 5.5), dpi=100)
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(count, 2)))
-    for index, group in enumerate(preview.plan.groups):
+    for index, group in enumerate(preview.experiment.groups):
         if group.num_parameters == 0:
             continue
         rates = preview.lr[keep, index]
@@ -504,8 +504,8 @@ def plot(preview: Preview, path: str, title: Optional[str] = None) -> None:
                 updates[keep], np.where(shown, rates, np.nan), color="0.6", linestyle=":",
                 linewidth=1.2,
             )
-    for end in range(1, preview.plan.num_epochs):
-        axes.axvline(end * preview.plan.updates_per_epoch + 0.5, color="0.85", linewidth=0.8)
+    for end in range(1, preview.experiment.num_epochs):
+        axes.axvline(end * preview.experiment.updates_per_epoch + 0.5, color="0.85", linewidth=0.8)
     positive = preview.lr[preview.lr > 0]
     if positive.size and positive.max() / positive.min() > 20:
         axes.set_yscale("log")
@@ -581,10 +581,10 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.steps_per_epoch is not None and args.steps_per_epoch <= 0:
         raise ConfigurationError("stlr-preview: --steps-per-epoch must be a positive integer.")
-    the_plan = plan(params, steps_per_epoch=args.steps_per_epoch)
-    for warning in config_warnings(params, the_plan.parameter_names):
+    experiment = read_experiment(params, steps_per_epoch=args.steps_per_epoch)
+    for warning in config_warnings(params, experiment.parameter_names):
         out.write(f"WARNING: {warning}\n")
-    preview = simulate(the_plan)
+    preview = simulate(experiment)
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(preview)}\n")
     if args.csv:
         write_csv(preview, args.csv)

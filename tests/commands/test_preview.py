@@ -126,13 +126,13 @@ def assert_matches_trace(
 
 
 def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[str, Any]) -> None:
-    result = preview.simulate(preview.plan(load(ULMFIT)))
-    assert result.plan.updates_per_epoch == 5  # ceil(ceil(160 / 12) / 3)
+    result = preview.simulate(preview.read_experiment(load(ULMFIT)))
+    assert result.experiment.updates_per_epoch == 5  # ceil(ceil(160 / 12) / 3)
     assert len(result.lr) == 30
     assert_matches_trace(result.lr, result.trainable, ulmfit_run["trace"])
-    names = [group.name for group in result.plan.groups]
+    names = [group.name for group in result.experiment.groups]
     assert names == ["embedder", "empty", "encoder", "feedforward", "head", "(default)"]
-    counts = [group.num_parameters for group in result.plan.groups]
+    counts = [group.num_parameters for group in result.experiment.groups]
     assert counts[1] == 0 and counts[-1] == 0 and all(counts[i] > 0 for i in (0, 2, 3, 4))
     # One group more each epoch from the top; the empty group uses up epoch 3.
     first = {i: int(result.epoch[np.argmax(result.trainable[:, i])]) for i in (0, 2, 3, 4)}
@@ -140,7 +140,7 @@ def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[s
 
 
 def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
-    groups = preview.plan(load(ULMFIT)).groups
+    groups = preview.read_experiment(load(ULMFIT)).groups
     log = ulmfit_run["log"]
     start = log.index("slanted_triangular layer groups (start):")
     table = log[start:].split("\n")[2 : 2 + len(groups)]
@@ -154,10 +154,10 @@ def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
 
 
 def test_preview_of_a_loader_without_length_equals_training(lazy_run: Dict[str, Any]) -> None:
-    the_plan = preview.plan(load(LAZY))
-    assert the_plan.passed_steps_per_epoch is None
-    assert the_plan.updates_per_epoch == 10
-    result = preview.simulate(the_plan)
+    experiment = preview.read_experiment(load(LAZY))
+    assert experiment.passed_steps_per_epoch is None
+    assert experiment.updates_per_epoch == 10
+    result = preview.simulate(experiment)
     assert_matches_trace(result.lr, result.trainable, lazy_run["trace"])
 
 
@@ -200,14 +200,14 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
 
 
 def test_steps_per_epoch_comes_from_the_flag_then_the_scheduler() -> None:
-    flagged = preview.plan(load(), steps_per_epoch=7)
+    flagged = preview.read_experiment(load(), steps_per_epoch=7)
     assert (flagged.updates_per_epoch, flagged.passed_steps_per_epoch) == (7, 7)
     assert flagged.steps_source == "--steps-per-epoch"
     result = preview.simulate(flagged)
     assert result.lr.shape == (42, 1)
     assert result.peaks == [4]  # int(42 * 0.1): one triangle over the whole run
 
-    configured = preview.plan(
+    configured = preview.read_experiment(
         load({"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}})
     )
     assert (configured.updates_per_epoch, configured.steps_source) == (
@@ -223,7 +223,7 @@ def test_non_stlr_scheduler_is_a_configuration_error() -> None:
     params = load({"trainer": {"learning_rate_scheduler": {"type": "noam", "model_size": 8,
                                                             "warmup_steps": 5}}})
     with pytest.raises(ConfigurationError, match="not served by allennlp_stlr"):
-        preview.plan(params)
+        preview.read_experiment(params)
 
 
 # ----------------------------------------------------------------------------- warnings
@@ -265,7 +265,7 @@ def test_warning_fires_only_for_the_problem(case: str) -> None:
 def test_too_few_epochs_then_fails_like_training() -> None:
     params = load(GOOD, {"trainer": {"num_epochs": 4}})
     with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
-        preview.simulate(preview.plan(params))
+        preview.simulate(preview.read_experiment(params))
 
 
 def anchored(regex: str) -> Dict[str, Any]:
@@ -276,7 +276,7 @@ def anchored(regex: str) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("with_names", [False, True])
 def test_ddp_regex_warning_suggests_the_prefix(with_names: bool) -> None:
-    names = preview.plan(load(ULMFIT)).parameter_names if with_names else None
+    names = preview.read_experiment(load(ULMFIT)).parameter_names if with_names else None
     warnings = preview.config_warnings(load(GOOD, anchored("^_text_field_embedder")), names)
     assert len(warnings) == 1
     assert "'^(module\\\\.)?_text_field_embedder'" in warnings[0]
@@ -302,10 +302,10 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
     ]
     pasted = {"trainer": {"optimizer": {"parameter_groups": groups}, "learning_rate_scheduler": {
         "type": "slanted_triangular", "gradual_unfreezing": True}}}
-    the_plan = preview.plan(load(pasted))
-    assert preview.config_warnings(load(pasted), the_plan.parameter_names) == []
-    assert the_plan.groups[-1].num_parameters == 0
-    result = preview.simulate(the_plan)
+    experiment = preview.read_experiment(load(pasted))
+    assert preview.config_warnings(load(pasted), experiment.parameter_names) == []
+    assert experiment.groups[-1].num_parameters == 0
+    result = preview.simulate(experiment)
     # One more group each epoch, from the head down; all train from epoch 3 on.
     first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(4)]
     assert first == [3, 2, 1, 0]
