@@ -18,6 +18,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.plugins import import_plugins
 from matplotlib import image
 
+from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
 from allennlp_stlr.commands import preview
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +149,7 @@ def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
         fields = line.split()
         assert fields[:2] == [str(index), str(group.num_parameters)]
         state = "trainable" if index in (4, 5) else "frozen"  # the empty group waits its turn
-        name = [] if group.name == "(default)" else [group.name]
+        name = DEFAULT_GROUP_NAME.split() if group.name == "(default)" else [group.name]
         assert fields[3:] == [state] + name
     assert "slanted_triangular layer groups (epoch 4):" in log
 
