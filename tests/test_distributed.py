@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
+from tests.test_resume import Tiny
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
@@ -102,17 +103,6 @@ def test_missing_find_unused_parameters_is_a_configuration_error_naming_the_fix(
 
 
 # --------------------------------------------------------------------------- in-process DDP
-class Tiny(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = torch.nn.Linear(3, 4)
-        self.encoder = torch.nn.Linear(4, 4)
-        self.head = torch.nn.Linear(4, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.encoder(self.embed(x))))
-
-
 @pytest.fixture
 def process_group(tmp_path: Path) -> Iterator[None]:
     """A one-worker gloo group: enough for DDP's reducer and for our checks to engage."""
