@@ -16,7 +16,7 @@ def bare_path(tmp_path: Path) -> str:
     """A PATH with the tools the script uses and no Python at all."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("ls", "sort"):
+    for tool in ("cat", "ls", "sort"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     return str(bin_dir)
 
