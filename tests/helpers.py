@@ -1,0 +1,82 @@
+"""
+What several test modules build: the repository root, real `allennlp train` runs and their
+`stlr_trace` logs, a tiny three-layer model, and optimizers and schedulers built from
+`Params` the way AllenNLP builds them.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import torch
+from allennlp.common import Params
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.optimizers import Optimizer
+
+import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
+from allennlp_stlr.scheduler import SlantedTriangular
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
+
+
+def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.CompletedProcess[str]":
+    """`allennlp train ARGS` in `cwd` (default: the root, whose `.allennlp_plugins` loads us)."""
+    return subprocess.run(
+        [ALLENNLP, "train", *args],
+        cwd=cwd,
+        env=dict(os.environ, **env),
+        capture_output=True,
+        text=True,
+    )
+
+
+def trace_lines(path: Path) -> List[Dict[str, Any]]:
+    """Every line of a `stlr_trace.jsonl`, in order, repeats included."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def read_trace(path: Path) -> Dict[int, Dict[str, Any]]:
+    """The `stlr_trace` lines by update; after a recover the last line for an update wins."""
+    return {line["update"]: line for line in trace_lines(path)}
+
+
+class Tiny(torch.nn.Module):
+    """Three layers, named so that AllenNLP-style `parameter_groups` regexes can pick them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(3, 4)
+        self.encoder = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.encoder(self.embed(x))))
+
+
+def layered_optimizer(
+    num_layers: int, default_size: int = 0, empty: Sequence[int] = (), lr: float = 0.1
+) -> Tuple[torch.optim.Optimizer, List[torch.nn.Parameter]]:
+    """An AllenNLP optimizer with one `parameter_groups` entry per layer, bottom first."""
+    torch.manual_seed(0)
+    named = [
+        (f"layer{i}.weight", torch.nn.Parameter(torch.randn(3)))
+        for i in range(num_layers)
+        if i not in empty  # its group's regex then matches nothing
+    ]
+    named += [(f"head{i}.weight", torch.nn.Parameter(torch.randn(2))) for i in range(default_size)]
+    groups = [[[f"^layer{i}\\."], {}] for i in range(num_layers)]
+    optimizer = Optimizer.from_params(
+        model_parameters=named,
+        params=Params({"type": "sgd", "lr": lr, "parameter_groups": groups}),
+    )
+    return optimizer, [p for _, p in named]
+
+
+def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
+    """Build from `Params` exactly as the trainer's `Lazy` construction does."""
+    return LearningRateScheduler.from_params(
+        optimizer=optimizer, params=Params({"type": "slanted_triangular", **config})
+    )
