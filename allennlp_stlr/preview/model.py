@@ -1,0 +1,55 @@
+"""
+The model and training data loader of an experiment, built as `allennlp train` builds them.
+
+`build_model` follows `TrainModel.from_partial_objects` step by step, through AllenNLP's own
+helpers: seeds from `prepare_environment`, data loaders from `data_loaders_from_params`, the
+vocabulary from the instances of the datasets named by `datasets_for_vocab_creation` (all of
+them by default), the model from that vocabulary, and the loaders indexed with the model's
+vocabulary (a model may extend it while it is built).
+"""
+from typing import Dict, List, Optional, Tuple
+
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import prepare_environment
+from allennlp.data import DataLoader, Vocabulary
+from allennlp.models import Model
+from allennlp.training.util import data_loaders_from_params
+
+# Vocabulary types that read no instances; `make_vocab_from_params` skips the data for them.
+_VOCABULARY_WITHOUT_DATA = {"empty", "from_files", "from_pretrained_transformer"}
+
+
+def build_model(params: Params) -> Tuple[Model, DataLoader]:
+    """
+    The model and the training data loader of the experiment `params`, as `allennlp train`
+    builds them (same seeds, vocabulary and indexing). `params` is left unchanged.
+    """
+    params = params.duplicate()
+    prepare_environment(params)
+    if "train_data_path" not in params:
+        raise ConfigurationError(
+            "The experiment has no `train_data_path`; set it to the training data file."
+        )
+    vocabulary_params = params.pop("vocabulary", Params({}))
+    wanted: Optional[List[str]] = params.pop("datasets_for_vocab_creation", None)
+    if wanted is None and vocabulary_params.get("type") in _VOCABULARY_WITHOUT_DATA:
+        wanted = []
+    data_loaders: Dict[str, DataLoader] = data_loaders_from_params(params.duplicate())
+    for key in wanted or []:
+        if key not in data_loaders:
+            raise ConfigurationError(
+                f"`datasets_for_vocab_creation` names {key!r}, which is not one of the "
+                f"experiment's datasets {sorted(data_loaders)}; use only those."
+            )
+    instances = (
+        instance
+        for key, data_loader in data_loaders.items()
+        if wanted is None or key in wanted
+        for instance in data_loader.iter_instances()
+    )
+    vocabulary = Vocabulary.from_params(vocabulary_params, instances=instances)
+    model = Model.from_params(params=params.pop("model"), vocab=vocabulary, serialization_dir=None)
+    for data_loader in data_loaders.values():
+        data_loader.index_with(model.vocab)
+    return model, data_loaders["train"]
