@@ -15,7 +15,13 @@ Everything here works on `(parameter name, parameter count)` pairs in the model'
 Groups are listed bottom to top in the order the model registers its parameters; what comes
 after the last numbered block (pooler, classification layer, ...) is merged into one "head"
 group. Every regex is written as `^(module\\.)?...`, so it matches both the plain model and
-the same model wrapped by DistributedDataParallel.
+the same model wrapped by DistributedDataParallel. These rules are what `preview.suggest` falls
+back to when it cannot run a training batch through the model; with a batch it orders the
+same units by how they run.
+
+`groups_spanning_layers` finds param groups that are not layers at all, such as a group of
+every bias and LayerNorm weight kept for `weight_decay: 0`, and `spanning_groups_message`
+says what that means for the scheduler and what to do.
 """
 import json
 import re
@@ -37,12 +43,17 @@ class LayerGroup:
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """The smallest piece a group is made of: a module path (or an RNN layer) and its regex."""
+class Unit:
+    """
+    The smallest piece a group is made of (a layer): a module path, an RNN layer or a single
+    parameter, with the regex for its parameters and `module`, the path of the module whose
+    call runs it ("" for the model itself).
+    """
 
     key: str
     regex: str
     is_block: bool
+    module: str
 
 
 def module_regex(path: str, whole_name: bool = False) -> str:
@@ -66,18 +77,18 @@ def _block_container(segments: Sequence[str]) -> Optional[int]:
     return None
 
 
-def _unit(name: str, containers: Sequence[Tuple[str, ...]]) -> _Unit:
+def _unit(name: str, containers: Sequence[Tuple[str, ...]]) -> Unit:
     segments = name.split(".")
     index = _block_container(segments)
     if index is not None:
         path = ".".join(segments[: index + 1])
-        return _Unit(path, module_regex(path), True)
+        return Unit(path, module_regex(path), True, path)
     rnn = _RNN_WEIGHT.match(segments[-1]) if len(segments) > 1 else None
     if rnn:
         parent = ".".join(segments[:-1])
         layer = rnn.group(1)
         regex = DDP_PREFIX + re.escape(parent) + f"\\.\\w+_l{layer}(_reverse)?$"
-        return _Unit(f"{parent}.l{layer}", regex, True)
+        return Unit(f"{parent}.l{layer}", regex, True, parent)
     # Beside numbered blocks (a transformer's embeddings and pooler): split where the name
     # leaves the blocks' container, so each sibling sub-module is a unit of its own.
     depth = 1
@@ -91,52 +102,52 @@ def _unit(name: str, containers: Sequence[Tuple[str, ...]]) -> _Unit:
         if common:
             depth = max(depth, common + 1)
     if depth >= len(segments):
-        return _Unit(name, module_regex(name, whole_name=True), False)
+        owner = ".".join(segments[:-1])
+        return Unit(name, module_regex(name, whole_name=True), False, owner)
     path = ".".join(segments[:depth])
-    return _Unit(path, module_regex(path), False)
+    return Unit(path, module_regex(path), False, path)
 
 
-def _label(units: Sequence[_Unit]) -> str:
-    last = units[-1].key.split(".")
-    return ".".join(last[-2:]) if units[-1].is_block else last[-1]
+def _label(unit: Unit) -> str:
+    last = unit.key.split(".")
+    return ".".join(last[-2:]) if unit.is_block else last[-1]
 
 
-def suggest(parameters: Sequence[Tuple[str, int]]) -> List[LayerGroup]:
-    """
-    Layer groups for the trainable `parameters` (`(name, count)` in model order), bottom to
-    top, that together match every parameter exactly once.
-    """
-    names = [name for name, _ in parameters]
+def units_of(parameters: Sequence[Tuple[str, int]]) -> List[Tuple[Unit, List[Tuple[str, int]]]]:
+    """The units of `parameters` (`(name, count)` in model order), each with its parameters."""
     containers = []
-    for name in names:
+    for name, _ in parameters:
         segments = name.split(".")
         index = _block_container(segments)
         if index is not None:
             containers.append(tuple(segments[:index]))
-    units: Dict[str, _Unit] = {}
+    units: Dict[str, Unit] = {}
     members: Dict[str, List[Tuple[str, int]]] = {}
     for name, count in parameters:
         unit = _unit(name, containers)
         units.setdefault(unit.key, unit)
         members.setdefault(unit.key, []).append((name, count))
-    ordered = list(units.values())
-    blocks = [i for i, unit in enumerate(ordered) if unit.is_block]
-    # Everything above the last numbered block (pooler, classifier, ...) is the head.
-    chunks: List[List[_Unit]] = [[unit] for unit in ordered]
-    head_label: Dict[int, str] = {}
-    if blocks and blocks[-1] < len(ordered) - 1:
-        top = blocks[-1] + 1
-        chunks = chunks[:top] + [ordered[top:]]
-        head_label[len(chunks) - 1] = "head"
-    labels = [head_label.get(i) or _label(chunk) for i, chunk in enumerate(chunks)]
-    # Two stacks can both have a "layer.0": fall back to the full path for those.
-    repeated = {label for label in labels if labels.count(label) > 1}
-    labels = [
-        chunk[-1].key if label in repeated and i not in head_label else label
-        for i, (label, chunk) in enumerate(zip(labels, chunks))
-    ]
+    return [(unit, members[unit.key]) for unit in units.values()]
+
+
+def make_groups(
+    chunks: Sequence[Sequence[Unit]],
+    members: Dict[str, Sequence[Tuple[str, int]]],
+    head: Optional[int] = None,
+) -> List[LayerGroup]:
+    """
+    One `LayerGroup` per chunk of units, bottom to top. Chunk `head` is labelled "head"; any
+    other is labelled by its units (`a + b` for parallel ones), by full path where two units
+    would get the same short label.
+    """
+    short = [[_label(unit) for unit in chunk] for chunk in chunks]
+    counted = [label for i, labels in enumerate(short) if i != head for label in labels]
+    repeated = {label for label in counted if counted.count(label) > 1}
     groups = []
-    for label, chunk in zip(labels, chunks):
+    for i, chunk in enumerate(chunks):
+        label = "head" if i == head else " + ".join(
+            unit.key if label in repeated else label for unit, label in zip(chunk, short[i])
+        )
         matched = [pair for unit in chunk for pair in members[unit.key]]
         groups.append(
             LayerGroup(
@@ -146,11 +157,32 @@ def suggest(parameters: Sequence[Tuple[str, int]]) -> List[LayerGroup]:
                 parameter_names=tuple(name for name, _ in matched),
             )
         )
-    _check_exactly_once(names, groups)
     return groups
 
 
-def _check_exactly_once(names: Sequence[str], groups: Sequence[LayerGroup]) -> None:
+def suggest(parameters: Sequence[Tuple[str, int]]) -> List[LayerGroup]:
+    """
+    Layer groups for the trainable `parameters` (`(name, count)` in model order), bottom to
+    top, that together match every parameter exactly once.
+    """
+    found = units_of(parameters)
+    ordered = [unit for unit, _ in found]
+    members = {unit.key: pairs for unit, pairs in found}
+    blocks = [i for i, unit in enumerate(ordered) if unit.is_block]
+    # Everything above the last numbered block (pooler, classifier, ...) is the head.
+    chunks: List[List[Unit]] = [[unit] for unit in ordered]
+    head = None
+    if blocks and blocks[-1] < len(ordered) - 1:
+        top = blocks[-1] + 1
+        chunks = chunks[:top] + [ordered[top:]]
+        head = len(chunks) - 1
+    groups = make_groups(chunks, members, head)
+    check_exactly_once([name for name, _ in parameters], groups)
+    return groups
+
+
+def check_exactly_once(names: Sequence[str], groups: Sequence[LayerGroup]) -> None:
+    """Raise ValueError unless each of `names` is matched by exactly one group."""
     # The same rule as AllenNLP's `make_parameter_groups`: `re.search`, one group per name.
     for name in names:
         hits = [g.name for g in groups if any(re.search(r, name) for r in g.regexes)]
@@ -172,3 +204,73 @@ def format_parameter_groups(groups: Sequence[LayerGroup]) -> str:
         )
     lines.append("],")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- groups that are not layers
+def groups_spanning_layers(group_names: Sequence[Sequence[str]]) -> List[int]:
+    """
+    Indices of the param groups (bottom first, each given as its parameters' names) that are
+    not layers: a group spans layers when its parameters lie in at least two layers (units as
+    the name rules find them) and those layers are held by at least two other groups as well,
+    as a group of every bias and LayerNorm weight beside per-layer groups is. Two groups that
+    share at least two layers with each other and with no third group (a weight-decay group
+    beside AllenNLP's default group) both span layers too. A group inside a single layer never
+    does, so splitting one layer into two groups is not reported here.
+    """
+    everything = [(name, 1) for names in group_names for name in names]
+    unit_of = {name: unit.key for unit, pairs in units_of(everything) for name, _ in pairs}
+    layers = [{unit_of[name] for name in names} for names in group_names]
+    holders: Dict[str, set] = {}
+    for index, keys in enumerate(layers):
+        for key in keys:
+            holders.setdefault(key, set()).add(index)
+    def others(index: int) -> set:
+        return {other for key in layers[index] for other in holders[key]} - {index}
+
+    spanning = []
+    for index, keys in enumerate(layers):
+        if len(keys) < 2:
+            continue
+        sharing = others(index)
+        pair = len(sharing) == 1 and others(next(iter(sharing))) == {index} and len(
+            keys & layers[next(iter(sharing))]
+        ) >= 2
+        if len(sharing) >= 2 or pair:
+            spanning.append(index)
+    return spanning
+
+
+def spanning_groups_message(indices: Sequence[int], group_labels: Sequence[str]) -> str:
+    """
+    What groups `indices` (from `groups_spanning_layers`) mean for gradual unfreezing and
+    discriminative fine-tuning, and what to do; `group_labels` names every group by index.
+
+    AllenNLP's `parameter_groups` cannot keep weight decay off biases and LayerNorm weights
+    while grouping by layer: `make_parameter_groups` puts each parameter in exactly one group
+    (a parameter two groups match is a ValueError), and `slanted_triangular` counts each group
+    as one layer. The message says so and gives the two ways out.
+    """
+    named = [f"{i} ({group_labels[i]})" for i in indices]
+    one = len(named) == 1
+    which = named[0] if one else ", ".join(named[:-1]) + " and " + named[-1]
+    subject = f"Param group {which} holds" if one else f"Param groups {which} hold"
+    it, not_a_layer, that = (
+        ("it", "it is not a layer", "that group") if one
+        else ("each", "none of them is a layer", "those groups")
+    )
+    return (
+        "slanted_triangular counts every optimizer param group as one layer, bottom first "
+        "(AllenNLP's default group, for parameters no regex matches, is last). "
+        f"{subject} parameters of layers that other groups hold, so {not_a_layer}: "
+        f"gradual unfreezing unfreezes {it} in an epoch of its own as if it were a layer, "
+        "and discriminative fine-tuning gives parameters of different layers one decayed "
+        "learning rate. AllenNLP's parameter_groups cannot keep weight decay off biases and "
+        "LayerNorm weights while grouping by layer: each parameter belongs to exactly one "
+        "group (a parameter that two groups match is a ValueError) and each group counts as a "
+        f"layer. Either remove {that} from parameter_groups and list one group per layer "
+        "(weight decay then applies to biases and LayerNorm weights too), or split every layer "
+        "group in two, [[that layer's weights], {}] and [[that layer's biases and LayerNorm "
+        "weights], {weight_decay: 0}], knowing that each half then counts as a layer: twice "
+        "the epochs for gradual unfreezing, and decay_factor applies between the halves (its "
+        "square root keeps about the same decay per layer)."
+    )

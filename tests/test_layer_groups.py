@@ -4,7 +4,7 @@ parameter lands in exactly one group (checked with AllenNLP's own `make_paramete
 also under DDP's `module.` prefix), and the pasted block means what it says.
 """
 import json
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import _jsonnet
 import pytest
@@ -209,3 +209,96 @@ def test_suggested_groups_cover_real_models(
     assert sizes == [g.num_parameters for g in groups] + [0]
     assert all(sizes[:-1])
     assert sum(sizes) == sum(p.numel() for _, p in trainable)
+
+
+# ----------------------------------------------------------------------------- groups that are not layers
+NO_DECAY = ("bias", "LayerNorm.weight")
+
+
+def split(names: Sequence[str], *tests: Callable[[str], bool]) -> List[List[str]]:
+    """The param groups AllenNLP makes when each test is one configured group, plus the
+    default group last. No name may pass two tests, as AllenNLP requires."""
+    groups: List[List[str]] = [[] for _ in range(len(tests) + 1)]
+    for name in names:
+        passed = [i for i, test in enumerate(tests) if test(name)]
+        assert len(passed) <= 1, name
+        groups[passed[0] if passed else len(tests)].append(name)
+    return groups
+
+
+def no_decay(name: str) -> bool:
+    return any(part in name for part in NO_DECAY)
+
+
+def layer(i: int) -> Callable[[str], bool]:
+    return lambda name: f"encoder.layer.{i}." in name
+
+
+def layers(*ids: int) -> Callable[[str], bool]:
+    return lambda name: any(f"encoder.layer.{i}." in name for i in ids)
+
+
+def weights(test: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda name: test(name) and not no_decay(name)
+
+
+BERT_NAMES = [name for name, _ in bert_names(4)]
+EMBEDDINGS = lambda name: ".embeddings." in name  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    "groups, spanning",
+    [
+        # allennlp-models' transformer_qa: a no-decay group beside the default group.
+        (split(BERT_NAMES, no_decay), [0, 1]),
+        # Per-layer groups with the no-decay group first: only that group spans layers.
+        (split(BERT_NAMES, no_decay, weights(EMBEDDINGS), *[weights(layer(i)) for i in range(4)]),
+         [0]),
+        # ... or last, with the head in the default group.
+        (split(BERT_NAMES, weights(EMBEDDINGS), weights(layers(0, 1)), weights(layers(2, 3)),
+               no_decay), [3]),
+        # Plain per-layer groups, one or two layers each: all are layers.
+        (split(BERT_NAMES, EMBEDDINGS, *[layer(i) for i in range(4)]), []),
+        (split(BERT_NAMES, EMBEDDINGS, layers(0, 1), layers(2, 3)), []),
+        # One layer split into weights and biases is two groups inside one layer: not flagged.
+        (split(BERT_NAMES, EMBEDDINGS, lambda n: "layer.0." in n and no_decay(n),
+               weights(layer(0)), layers(1, 2, 3)), []),
+        # The same split over two layers: two half-layer groups, both flagged.
+        (split(BERT_NAMES, EMBEDDINGS, lambda n: ("layer.0." in n or "layer.1." in n) and no_decay(n),
+               weights(layers(0, 1)), layers(2, 3)), [1, 2]),
+        # A group that matches nothing spans nothing.
+        (split(BERT_NAMES, lambda name: False, EMBEDDINGS, layers(0, 1, 2, 3)), []),
+        # Everything in the default group.
+        (split(BERT_NAMES), []),
+    ],
+)
+def test_groups_spanning_layers(groups: List[List[str]], spanning: List[int]) -> None:
+    assert sorted(n for g in groups for n in g) == sorted(BERT_NAMES)
+    assert layer_groups.groups_spanning_layers(groups) == spanning
+    # Under DDP the names change, the answer does not.
+    assert layer_groups.groups_spanning_layers(
+        [["module." + n for n in g] for g in groups]
+    ) == spanning
+
+
+@pytest.mark.parametrize(
+    "indices, labels, says",
+    [
+        ([0], ["no decay", "(default)"],
+         "Param group 0 (no decay) holds parameters of layers that other groups hold, so it "
+         "is not a layer: gradual unfreezing unfreezes it in an epoch of its own"),
+        ([0, 1], ["no decay", "(default)"],
+         "Param groups 0 (no decay) and 1 ((default)) hold parameters of layers that other "
+         "groups hold, so none of them is a layer"),
+        ([0, 2, 5], list("abcdef"),
+         "Param groups 0 (a), 2 (c) and 5 (f) hold parameters"),
+    ],
+)
+def test_spanning_groups_message(indices: List[int], labels: List[str], says: str) -> None:
+    message = layer_groups.spanning_groups_message(indices, labels)
+    assert message.startswith(
+        "slanted_triangular counts every optimizer param group as one layer, bottom first"
+    )
+    assert says in message
+    assert "parameter_groups cannot keep weight decay off biases and LayerNorm weights" in message
+    assert ("remove that group" in message) == (len(indices) == 1)
