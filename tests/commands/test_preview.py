@@ -1,11 +1,13 @@
 """
-`allennlp stlr-preview`: its numbers are those of a real `allennlp train` run on the fixture
-(every update's learning rate and trainable flag, from the `stlr_trace` callback), its
-plot and CSV are what they say, and each config warning fires exactly when it should.
+`allennlp stlr-preview` and `python -m allennlp_stlr preview`: the preview's numbers are those
+of a real `allennlp train` run on the fixture (every update's learning rate and trainable
+flag, from the `stlr_trace` callback), its plot and CSV are what they say, each config
+warning fires exactly when it should, and configuration mistakes read as messages.
 """
 import copy
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +16,16 @@ from typing import Any, Dict, List
 import _jsonnet
 import numpy as np
 import pytest
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.plugins import import_plugins
 from matplotlib import image
 
+from allennlp_stlr import __main__ as entry
 from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
-from allennlp_stlr.commands import preview
+from allennlp_stlr.preview.advice import config_warnings
+from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
+from allennlp_stlr.preview.simulate import Preview, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = "fixtures/experiment.jsonnet"
@@ -52,6 +58,9 @@ ULMFIT: Dict[str, Any] = {
 # A data loader without a length: the trainer passes None and the schedule plans the
 # triangle once the first epoch has ended.
 LAZY: Dict[str, Any] = {"data_loader": {"batch_size": 16, "max_instances_in_memory": 48}}
+# A configured epoch length the data do not have (10 batches of 16): epoch 0 follows the
+# configured one, and the scheduler re-plans from the measured one when it ends.
+MISCONFIGURED: Dict[str, Any] = {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}}
 
 
 def merged(*overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -60,7 +69,7 @@ def merged(*overrides: Dict[str, Any]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for override in overrides:
         out = _merge(out, override)
-    return _dotted(out, preview.load_params(str(ROOT / CONFIG)).as_dict(quiet=True))
+    return _dotted(out, load_params(str(ROOT / CONFIG)).as_dict(quiet=True))
 
 
 def _dotted(
@@ -90,8 +99,13 @@ def plugins() -> None:
     import_plugins()
 
 
+@pytest.fixture(autouse=True)
+def in_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the fixture's data paths are relative to the root
+
+
 def load(*overrides: Dict[str, Any]) -> Any:
-    return preview.load_params(str(ROOT / CONFIG), json.dumps(merged(*overrides)))
+    return load_params(str(ROOT / CONFIG), json.dumps(merged(*overrides)))
 
 
 def train(tmp_path_factory: Any, name: str, overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -117,31 +131,52 @@ def lazy_run(tmp_path_factory: Any) -> Dict[str, Any]:
     return train(tmp_path_factory, "lazy", LAZY)
 
 
-def assert_matches_trace(
-    lr: np.ndarray, trainable: np.ndarray, trace: List[Dict[str, Any]]
-) -> None:
-    assert [record["update"] for record in trace] == list(range(1, len(lr) + 1))
+@pytest.fixture(scope="module")
+def misconfigured_run(tmp_path_factory: Any) -> Dict[str, Any]:
+    return train(tmp_path_factory, "misconfigured", MISCONFIGURED)
+
+
+def assert_matches_trace(result: Preview, trace: List[Dict[str, Any]]) -> None:
+    assert [record["update"] for record in trace] == list(range(1, len(result.lr) + 1))
     for row, record in enumerate(trace):
-        assert lr[row].tolist() == record["lr"], f"update {row + 1}"
-        assert trainable[row].tolist() == record["trainable"], f"update {row + 1}"
+        assert result.lr[row].tolist() == record["lr"], f"update {row + 1}"
+        assert result.trainable[row].tolist() == record["trainable"], f"update {row + 1}"
+        assert int(result.epoch[row]) == record["epoch"], f"update {row + 1}"
 
 
+def run_main(capsys: pytest.CaptureFixture, *argv: str) -> Dict[str, Any]:
+    """`python -m allennlp_stlr ARGV` in this process: exit code, stdout, stderr."""
+    code = 0
+    try:
+        entry.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    captured = capsys.readouterr()
+    # Progress bars of AllenNLP's data loading also go to stderr; the report is what follows.
+    lines = captured.err.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"[\w-]+: error: ", line)), 0)
+    return {"code": code, "out": captured.out, "err": "\n".join(lines[start:])}
+
+
+# ----------------------------------------------------------------------------- vs training
+@pytest.mark.allennlp_train
 def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[str, Any]) -> None:
-    result = preview.simulate(preview.read_experiment(load(ULMFIT)))
+    result = simulate(read_experiment(load(ULMFIT)))
     assert result.experiment.updates_per_epoch == 5  # ceil(ceil(160 / 12) / 3)
     assert len(result.lr) == 30
-    assert_matches_trace(result.lr, result.trainable, ulmfit_run["trace"])
+    assert_matches_trace(result, ulmfit_run["trace"])
     names = [group.name for group in result.experiment.groups]
     assert names == ["embedder", "empty", "encoder", "feedforward", "head", "(default)"]
     counts = [group.num_parameters for group in result.experiment.groups]
     assert counts[1] == 0 and counts[-1] == 0 and all(counts[i] > 0 for i in (0, 2, 3, 4))
     # One group more each epoch from the top; the empty group uses up epoch 3.
-    first = {i: int(result.epoch[np.argmax(result.trainable[:, i])]) for i in (0, 2, 3, 4)}
-    assert first == {4: 0, 3: 1, 2: 2, 0: 4}
+    first = {i: result.first_trainable_update(i) for i in (0, 2, 3, 4)}
+    assert first == {4: 1, 3: 6, 2: 11, 0: 21}
 
 
+@pytest.mark.allennlp_train
 def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
-    groups = preview.read_experiment(load(ULMFIT)).groups
+    groups = read_experiment(load(ULMFIT)).groups
     log = ulmfit_run["log"]
     start = log.index("slanted_triangular layer groups (start):")
     table = log[start:].split("\n")[2 : 2 + len(groups)]
@@ -154,14 +189,32 @@ def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
     assert "slanted_triangular layer groups (epoch 4):" in log
 
 
+@pytest.mark.allennlp_train
 def test_preview_of_a_loader_without_length_equals_training(lazy_run: Dict[str, Any]) -> None:
-    experiment = preview.read_experiment(load(LAZY))
+    experiment = read_experiment(load(LAZY))
     assert experiment.passed_steps_per_epoch is None
     assert experiment.updates_per_epoch == 10
-    result = preview.simulate(experiment)
-    assert_matches_trace(result.lr, result.trainable, lazy_run["trace"])
+    assert experiment.steps_source == "10 batches counted (the data loader has no length)"
+    assert_matches_trace(simulate(experiment), lazy_run["trace"])
 
 
+@pytest.mark.allennlp_train
+def test_misconfigured_epoch_length_is_simulated_as_trained(
+    misconfigured_run: Dict[str, Any]
+) -> None:
+    experiment = read_experiment(load(MISCONFIGURED))
+    # Counted from the data, while the constructor gets the configured value.
+    assert (experiment.updates_per_epoch, experiment.passed_steps_per_epoch) == (10, 4)
+    result = simulate(experiment)
+    assert result.lr.shape == (60, 1)
+    assert_matches_trace(result, misconfigured_run["trace"])
+    warnings = config_warnings(experiment)
+    assert len(warnings) == 1
+    assert "num_steps_per_epoch = 4, but each epoch makes 10 updates" in warnings[0]
+    assert "Remove `num_steps_per_epoch` from the scheduler block" in warnings[0]
+
+
+@pytest.mark.allennlp_train
 def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path: Path) -> None:
     png, table = tmp_path / "lr.png", tmp_path / "lr.csv"
     done = subprocess.run(
@@ -174,19 +227,22 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "WARNING" not in done.stdout
     assert "6 epochs x 5 updates = 30 updates" in done.stdout
-    rows = {line.split()[1]: line.split() for line in done.stdout.splitlines()
-            if line.split()[:1] in (["0"], ["2"], ["3"], ["4"])}
-    assert rows["embedder"][5:7] == ["epoch", "4"]
-    assert rows["head"][5:7] == ["epoch", "0"]
+    rows = {line.split()[1]: line for line in done.stdout.splitlines()
+            if line.split()[:1] in (["0"], ["1"], ["2"], ["4"])}
+    assert "  update 21 (epoch 4)  " in rows["embedder"]
+    assert "  empty  " in rows["empty"]
+    assert "  update 11 (epoch 2)  " in rows["encoder"]
+    assert "  update 1 (epoch 0)  " in rows["head"]
     assert "warm-up: 1 update(s) to the first peak; 5 triangle(s)" in done.stdout
 
     with table.open() as handle:
         reader = csv.reader(handle)
         header = next(reader)
         data = list(reader)
-    groups = 6
-    assert header == ["update", "epoch"] + [f"lr_{i}" for i in range(groups)] + [
-        f"trainable_{i}" for i in range(groups)
+    names = ["embedder", "empty", "encoder", "feedforward", "head", "(default)"]
+    groups = len(names)
+    assert header == ["update", "epoch"] + [f"lr: {n}" for n in names] + [
+        f"trainable: {n}" for n in names
     ]
     assert len(data) == 30
     trace = ulmfit_run["trace"]
@@ -200,31 +256,63 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
     assert pixels.std() > 0.05  # not a blank canvas
 
 
-def test_steps_per_epoch_comes_from_the_flag_then_the_scheduler() -> None:
-    flagged = preview.read_experiment(load(), steps_per_epoch=7)
+# ----------------------------------------------------------------------------- in process
+def test_steps_per_epoch_flag_replaces_the_count() -> None:
+    flagged = read_experiment(load(), steps_per_epoch=7)
     assert (flagged.updates_per_epoch, flagged.passed_steps_per_epoch) == (7, 7)
     assert flagged.steps_source == "--steps-per-epoch"
-    result = preview.simulate(flagged)
+    result = simulate(flagged)
     assert result.lr.shape == (42, 1)
     assert result.peaks == [4]  # int(42 * 0.1): one triangle over the whole run
-
-    configured = preview.read_experiment(
-        load({"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}})
-    )
-    assert (configured.updates_per_epoch, configured.steps_source) == (
-        4,
-        "the scheduler's num_steps_per_epoch",
-    )
     # The fixture needs no model for a plain schedule: group sizes stay unknown.
-    assert configured.parameter_names is None
-    assert configured.groups[0].num_parameters is None
+    assert flagged.parameter_names is None
+    assert flagged.groups[0].num_parameters is None
+
+
+def test_default_epochs_come_from_the_trainer() -> None:
+    config = load().as_dict()
+    del config["trainer"]["num_epochs"]
+    experiment = read_experiment(Params(config), steps_per_epoch=2)
+    assert experiment.num_epochs == 20  # GradientDescentTrainer's default
+    assert simulate(experiment).lr.shape == (40, 1)
+
+
+@pytest.mark.parametrize(
+    "distributed, batch_size, updates",
+    [
+        # 160 instances in shards of 54, 53, 53: 2, 1, 1 batches of 53; the shortest ends it.
+        ({"cuda_devices": [-1, -1, -1]}, 53, 1),
+        # Two nodes of one worker each: shards of 80, 5 batches of 16.
+        ({"cuda_devices": [-1], "num_nodes": 2}, 16, 5),
+        # One device is not distributed: all 160 instances, 10 batches.
+        ({"cuda_devices": [-1]}, 16, 10),
+    ],
+)
+def test_distributed_epochs_count_one_workers_shard(
+    distributed: Dict[str, Any], batch_size: int, updates: int
+) -> None:
+    experiment = read_experiment(
+        load({"distributed": distributed, "data_loader": {"batch_size": batch_size}})
+    )
+    assert (experiment.updates_per_epoch, experiment.passed_steps_per_epoch) == (updates, updates)
+    workers = len(distributed["cuda_devices"]) * distributed.get("num_nodes", 1)
+    assert experiment.workers == workers
+    if workers > 1:
+        assert f"shortest of {workers} workers' shards" in experiment.steps_source
+        assert "per worker" in render_table(experiment)
+
+
+def render_table(experiment: Any) -> str:
+    from allennlp_stlr.preview.render import format_table
+
+    return format_table(simulate(experiment))
 
 
 def test_non_stlr_scheduler_is_a_configuration_error() -> None:
     params = load({"trainer": {"learning_rate_scheduler": {"type": "noam", "model_size": 8,
                                                             "warmup_steps": 5}}})
     with pytest.raises(ConfigurationError, match="not served by allennlp_stlr"):
-        preview.read_experiment(params)
+        read_experiment(params)
 
 
 # ----------------------------------------------------------------------------- warnings
@@ -240,33 +328,38 @@ WARNING_CASES = {
         {"trainer": {"learning_rate_scheduler": {"num_epochs": 6}}},
         "Remove `num_epochs` from the scheduler block",
     ),
+    "scheduler epoch length": (
+        {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}},
+        {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 5}}},
+        "num_steps_per_epoch = 4, but each epoch makes 5 updates",
+    ),
     "ddp unused parameters": (
         {"distributed": {"cuda_devices": [-1, -1]}},
         {"distributed": {"cuda_devices": [-1, -1], "ddp_accelerator": {
             "type": "torch", "find_unused_parameters": True}}},
         '"find_unused_parameters": true',
     ),
-    "too few epochs": (
-        {"trainer": {"num_epochs": 4}},
-        {"trainer": {"num_epochs": 5}},
-        "set trainer.num_epochs to at least 5",
+    "ddp unused parameters on several nodes": (
+        {"distributed": {"cuda_devices": [-1], "num_nodes": 2}},
+        {"distributed": {"cuda_devices": [-1], "num_nodes": 2, "ddp_accelerator": {
+            "type": "torch", "find_unused_parameters": True}}},
+        '"find_unused_parameters": true',
     ),
 }
 
 
+@pytest.fixture(scope="module")
+def good_warnings() -> List[str]:
+    return config_warnings(read_experiment(load(GOOD)))
+
+
 @pytest.mark.parametrize("case", sorted(WARNING_CASES))
-def test_warning_fires_only_for_the_problem(case: str) -> None:
+def test_warning_fires_only_for_the_problem(case: str, good_warnings: List[str]) -> None:
     bad, good, fix = WARNING_CASES[case]
-    assert preview.config_warnings(load(GOOD)) == []
-    assert preview.config_warnings(load(GOOD, good)) == []
-    warnings = preview.config_warnings(load(GOOD, bad))
+    assert good_warnings == []
+    assert config_warnings(read_experiment(load(GOOD, good))) == []
+    warnings = config_warnings(read_experiment(load(GOOD, bad)))
     assert len(warnings) == 1 and fix in warnings[0], warnings
-
-
-def test_too_few_epochs_then_fails_like_training() -> None:
-    params = load(GOOD, {"trainer": {"num_epochs": 4}})
-    with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
-        preview.simulate(preview.read_experiment(params))
 
 
 def anchored(regex: str) -> Dict[str, Any]:
@@ -275,25 +368,91 @@ def anchored(regex: str) -> Dict[str, Any]:
     return {"trainer": {"optimizer": {"parameter_groups": groups}}}
 
 
-@pytest.mark.parametrize("with_names", [False, True])
-def test_ddp_regex_warning_suggests_the_prefix(with_names: bool) -> None:
-    names = preview.read_experiment(load(ULMFIT)).parameter_names if with_names else None
-    warnings = preview.config_warnings(load(GOOD, anchored("^_text_field_embedder")), names)
-    assert len(warnings) == 1
-    assert "'^(module\\\\.)?_text_field_embedder'" in warnings[0]
-    assert preview.config_warnings(load(GOOD, anchored("_text_field_embedder")), names) == []
-    safe = anchored("^(module\\.)?_text_field_embedder")
-    assert preview.config_warnings(load(GOOD, safe), names) == []
+@pytest.mark.parametrize("build", [False, True])
+def test_ddp_regex_warning_suggests_the_prefix(build: bool) -> None:
+    def warnings(regex: str) -> List[str]:
+        return config_warnings(read_experiment(load(GOOD, anchored(regex)), build=build))
+
+    found = warnings("^_text_field_embedder")
+    assert len(found) == 1
+    assert "'^(module\\\\.)?_text_field_embedder'" in found[0]
+    assert warnings("_text_field_embedder") == []
+    assert warnings("^(module\\.)?_text_field_embedder") == []
 
 
+# ----------------------------------------------------------------------------- errors
+def test_too_few_epochs_fails_like_training() -> None:
+    params = load(GOOD, {"trainer": {"num_epochs": 4}})
+    with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
+        simulate(read_experiment(params))
+
+
+def test_configuration_error_is_a_message_and_exit_code(capsys: pytest.CaptureFixture) -> None:
+    overrides = json.dumps(merged(GOOD, {"trainer": {"num_epochs": 4}}))
+    done = run_main(capsys, "preview", CONFIG, "-o", overrides)
+    assert done["code"] == 1
+    assert done["out"] == ""
+    assert "Traceback" not in done["err"]
+    lines = done["err"].splitlines()
+    assert lines[0].startswith("stlr-preview: error: slanted_triangular: with `gradual_unfreezing`")
+    assert "`num_epochs` = 4 for 5 layer groups" in lines[0]
+    assert lines[1].startswith(f"hint: fix that setting in {CONFIG}")
+    with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
+        entry.main(["preview", CONFIG, "-o", overrides, "--traceback"])
+
+
+def test_unreadable_config_is_a_configuration_error(capsys: pytest.CaptureFixture) -> None:
+    done = run_main(capsys, "preview", "fixtures/no_such_experiment.jsonnet")
+    assert done["code"] == 1
+    assert done["err"].startswith(
+        "stlr-preview: error: cannot read fixtures/no_such_experiment.jsonnet"
+    )
+
+
+@pytest.mark.parametrize("mode", ["gradual_unfreezing", "discriminative_fine_tuning"])
+def test_layer_schedule_without_groups_points_to_stlr_groups(
+    mode: str, capsys: pytest.CaptureFixture
+) -> None:
+    overrides = json.dumps(merged({"trainer": {"learning_rate_scheduler": {mode: True}}}))
+    with pytest.raises(NeedsLayerGroups, match=r"with \[1554\] parameters"):
+        simulate(read_experiment(load_params(CONFIG, overrides)))
+    done = run_main(capsys, "preview", CONFIG, "-o", overrides)
+    assert done["code"] == 1
+    assert "[1] parameters" not in done["err"]
+    assert done["err"].splitlines()[1] == (
+        f"hint: `allennlp stlr-groups {CONFIG}` (or `python -m allennlp_stlr groups {CONFIG}`) "
+        "prints a parameter_groups block for this model to paste into trainer.optimizer"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [(["--plot", "lr.png"], "--plot"), (["--csv", "lr.csv", "--log-y"], "--csv and --log-y")],
+)
+def test_suggest_groups_refuses_preview_options(
+    extra: List[str], named: str, capsys: pytest.CaptureFixture
+) -> None:
+    done = run_main(capsys, "preview", CONFIG, "--suggest-groups", *extra)
+    assert done["code"] == 2 and done["out"] == ""
+    assert done["err"].startswith(
+        f"stlr-preview: error: {named} belong to a preview of the learning rates, but "
+        "--suggest-groups prints parameter_groups instead of a preview."
+    )
+
+
+# ----------------------------------------------------------------------------- groups
 def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
     done = subprocess.run(
+        [ALLENNLP, "stlr-groups", CONFIG], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    alias = subprocess.run(
         [ALLENNLP, "stlr-preview", CONFIG, "--suggest-groups"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert alias.returncode == 0 and alias.stdout == done.stdout
     assert done.stdout.startswith("// 4 layer groups for the model of fixtures/experiment.jsonnet")
     groups = json.loads(_jsonnet.evaluate_snippet("suggested", "{" + done.stdout + "}"))[
         "parameter_groups"
@@ -303,10 +462,60 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
     ]
     pasted = {"trainer": {"optimizer": {"parameter_groups": groups}, "learning_rate_scheduler": {
         "type": "slanted_triangular", "gradual_unfreezing": True}}}
-    experiment = preview.read_experiment(load(pasted))
-    assert preview.config_warnings(load(pasted), experiment.parameter_names) == []
+    experiment = read_experiment(load(pasted))
+    assert config_warnings(experiment) == []
     assert experiment.groups[-1].num_parameters == 0
-    result = preview.simulate(experiment)
+    result = simulate(experiment)
     # One more group each epoch, from the head down; all train from epoch 3 on.
-    first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(4)]
-    assert first == [3, 2, 1, 0]
+    first = [result.first_trainable_update(i) for i in range(4)]
+    assert first == [31, 21, 11, 1]
+
+
+# ----------------------------------------------------------------------------- entry points
+def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
+    """`python -m allennlp_stlr` from a folder without `.allennlp_plugins` prints what the
+    `allennlp` subcommands print from the root."""
+    assert not (tmp_path / ".allennlp_plugins").exists()
+    data = ROOT / "fixtures" / "data"
+    overrides = json.dumps(merged(ULMFIT, {
+        "train_data_path": str(data / "train.jsonl"),
+        "validation_data_path": str(data / "dev.jsonl"),
+    }))
+    config = str(ROOT / CONFIG)
+
+    def run(args: List[str], cwd: Path) -> str:
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    module = [sys.executable, "-m", "allennlp_stlr"]
+    printed = {}
+    for command, subcommand in (("preview", "stlr-preview"), ("groups", "stlr-groups")):
+        printed[command] = run(module + [command, config, "-o", overrides], tmp_path)
+        assert printed[command] == run([ALLENNLP, subcommand, config, "-o", overrides], ROOT)
+    assert "6 epochs x 5 updates = 30 updates" in printed["preview"]
+    assert printed["groups"].startswith("// 4 layer groups for the model of")
+
+    from allennlp_stlr.resources import libsonnet_path
+
+    packaged = libsonnet_path()
+    assert run(module + ["libsonnet"], tmp_path) == f"{packaged}\n"
+    target = tmp_path / "configs"
+    assert run(module + ["libsonnet", "--copy-to", str(target)], tmp_path) == (
+        f"{target / 'stlr.libsonnet'}\n"
+    )
+    assert (target / "stlr.libsonnet").read_text() == packaged.read_text()
+
+
+def test_libsonnet_copy_keeps_a_different_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    mine = tmp_path / "stlr.libsonnet"
+    mine.write_text("// edited\n")
+    done = run_main(capsys, "libsonnet", "--copy-to", str(tmp_path))
+    assert done["code"] == 1
+    assert done["err"].startswith(
+        f"libsonnet: error: {mine} exists and differs from the packaged stlr.libsonnet; "
+        "pass --force to replace it."
+    )
+    assert mine.read_text() == "// edited\n"
+    assert run_main(capsys, "libsonnet", "--copy-to", str(tmp_path), "--force")["code"] == 0
+    assert mine.read_text().startswith("//") and mine.read_text() != "// edited\n"

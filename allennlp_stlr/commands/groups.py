@@ -1,0 +1,70 @@
+"""
+`allennlp stlr-groups CONFIG`: build the config's model and print a `parameter_groups` block,
+one layer group per layer, bottom to top, covering every trainable parameter once.
+
+    allennlp stlr-groups configs/transformer_classifier.jsonnet
+    python -m allennlp_stlr groups configs/transformer_classifier.jsonnet
+"""
+import argparse
+import logging
+import sys
+from typing import List
+
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common import Params
+
+from allennlp_stlr import layer_groups
+from allennlp_stlr.commands.errors import add_traceback_argument, reports_configuration_errors
+from allennlp_stlr.preview.model import build_model
+from allennlp_stlr.preview.experiment import load_params
+
+DESCRIPTION = (
+    "Build the experiment's model and print a parameter_groups block for its optimizer: one "
+    "layer group per layer, bottom to top, every trainable parameter in exactly one group."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("config", type=str, help="the experiment config, as for `allennlp train`")
+    parser.add_argument(
+        "-o",
+        "--overrides",
+        type=str,
+        default="",
+        help="a JSON structure used to override the experiment configuration, as for "
+        "`allennlp train`",
+    )
+    add_traceback_argument(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def suggest_groups(params: Params) -> List[layer_groups.LayerGroup]:
+    """Layer groups for the config's model, from its trainable parameters' names."""
+    model, _ = build_model(params)
+    return layer_groups.suggest(
+        [(name, p.numel()) for name, p in model.named_parameters() if p.requires_grad]
+    )
+
+
+def print_groups(args: argparse.Namespace) -> None:
+    """Print the suggested block for `args.config` (with `args.overrides`)."""
+    logging.getLogger("allennlp.common.params").setLevel(logging.WARNING)
+    groups = suggest_groups(load_params(args.config, args.overrides))
+    sys.stdout.write(
+        f"// {len(groups)} layer groups for the model of {args.config}; with "
+        f"gradual_unfreezing, train at least {len(groups)} epochs.\n"
+    )
+    sys.stdout.write(layer_groups.format_parameter_groups(groups) + "\n")
+
+
+run = reports_configuration_errors("stlr-groups")(print_groups)
+
+
+@Subcommand.register("stlr-groups")
+class StlrGroups(Subcommand):
+    """`allennlp stlr-groups CONFIG`: layer groups for a model, ready to paste."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        subparser = parser.add_parser(self.name, description=DESCRIPTION, help=DESCRIPTION)
+        return add_arguments(subparser)
