@@ -9,10 +9,15 @@ It kills from `on_batch`, after the callbacks listed before it (e.g. `stlr_trace
 recorded the update and before the checkpointer runs: a kill at a random moment could
 land in the middle of AllenNLP's (non-atomic) checkpoint writing, which no scheduler can
 survive and which would make a test flaky.
+
+Under distributed training every worker runs the callback; with `rank` set, only that
+worker kills itself, as when one machine of a job dies, and the others are left to notice.
 """
 import os
 import signal
-from typing import Any
+from typing import Any, Optional
+
+import torch.distributed as dist
 
 from allennlp.training.callbacks.callback import TrainerCallback
 
@@ -30,15 +35,22 @@ class SigkillAtUpdate(TrainerCallback):
         Passed in by the trainer.
     update : `int`
         The 1-based optimizer update after which the process is killed.
+    rank : `Optional[int]`, optional (default = `None`)
+        Under distributed training, the rank of the one worker to kill; `None` lets every
+        worker try (the first to leave the marker file dies).
     """
 
-    def __init__(self, serialization_dir: str, update: int) -> None:
+    def __init__(self, serialization_dir: str, update: int, rank: Optional[int] = None) -> None:
         super().__init__(serialization_dir)
         self.update = update
+        self.rank = rank
 
     def on_batch(self, trainer: Any, *args: Any, is_training: bool = True, **kwargs: Any) -> None:
         if not is_training or trainer._total_batches_completed != self.update:
             return
+        if self.rank is not None and dist.is_available() and dist.is_initialized():
+            if dist.get_rank() != self.rank:
+                return
         marker = os.path.join(self.serialization_dir, MARKER)
         if os.path.exists(marker):
             return

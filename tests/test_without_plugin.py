@@ -1,0 +1,128 @@
+"""
+Running or resuming from a folder without `.allennlp_plugins`, where AllenNLP's built-in
+"slanted_triangular" serves unless a config names our class by its dotted path.
+
+- A run started with the plugin and continued with `--recover` without it must stop with
+  an error that names `allennlp_stlr` and how to load it, instead of letting the built-in
+  silently continue our checkpoint (its `load_state_dict` accepts any keys).
+- A scheduler `type` written as `allennlp_stlr.SlantedTriangular` is imported by
+  `Registrable.resolve_class_name`, so our class serves with no plugin file.
+
+The runs here cannot use the `stlr_trace` callback (it is part of the plugin, and naming it
+would load the plugin); the `scheduler_record` probe of `tests/probes.py` records which
+class served each update and its learning rates instead.
+"""
+import copy
+import json
+import signal
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from allennlp.common import Params
+
+from tests.test_resume import RESUME_CONFIG, ROOT, allennlp_train
+
+DATA = ROOT / "fixtures" / "data"
+PLUGINS = ["--include-package", "tests.fault_injection", "--include-package", "tests.probes"]
+OURS = "allennlp_stlr.scheduler.SlantedTriangular"
+BUILTIN = "allennlp.training.learning_rate_schedulers.slanted_triangular.SlantedTriangular"
+SERVED = f'LearningRateScheduler "slanted_triangular" is now served by {OURS}'
+
+
+def absolute_paths(params: Dict[str, Any]) -> Dict[str, Any]:
+    params = copy.deepcopy(params)
+    params["train_data_path"] = str(DATA / "train.jsonl")
+    params["validation_data_path"] = str(DATA / "dev.jsonl")
+    return params
+
+
+def records(run: Path) -> List[Dict[str, Any]]:
+    return [json.loads(line) for line in (run / "scheduler_record.jsonl").read_text().splitlines()]
+
+
+def plugin_free_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    assert not (folder / ".allennlp_plugins").exists()
+    return folder
+
+
+@pytest.mark.allennlp_train
+def test_recover_without_the_plugin_stops_and_says_how_to_load_it(tmp_path: Path) -> None:
+    """
+    Started from the repository root (the plugin loaded), killed after update 17 of the
+    resume fixture (gradual unfreezing, discriminative fine-tuning; checkpoint at update 14),
+    then `--recover`ed from a folder without `.allennlp_plugins`.
+    """
+    params = absolute_paths(Params.from_file(str(RESUME_CONFIG)).as_dict(quiet=True))
+    params["trainer"]["callbacks"] = [
+        {"type": "scheduler_record"},
+        {"type": "sigkill_at_update", "update": 17},
+    ]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(params))
+    run = tmp_path / "run"
+
+    killed = allennlp_train(str(config), "-s", str(run), *PLUGINS, OMP_NUM_THREADS="1")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert {r["scheduler"] for r in records(run)} == {OURS}
+    assert (run / "training_state_e1_b4.th").exists()
+
+    recovered = allennlp_train(
+        str(config), "-s", str(run), "--recover", *PLUGINS,
+        cwd=plugin_free_folder(tmp_path), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
+    )
+    continued = records(run)[17:]
+    served = sorted({r["scheduler"] for r in continued})
+    assert recovered.returncode != 0, (
+        f"the recover without the plugin exited 0 after {len(continued)} updates "
+        f"served by {served}"
+    )
+    assert continued == []
+    output = recovered.stdout + recovered.stderr
+    assert "allennlp_stlr" in output, output[-3000:]
+    assert ".allennlp_plugins" in output, output[-3000:]
+
+
+# A one-epoch run of 10 updates with cut_frac 0.05: int(10 * 0.05) == 0, so the built-in
+# has no warm-up and starts at 0.9 of the way to the peak; ours warms up for one update
+# and applies the peak, 0.01, at update 1.
+ONE_EPOCH = {"num_epochs": 1, "cut_frac": 0.05}
+BUILTIN_FIRST = 0.01 * (1 + 0.9 * 31) / 32  # 0.00903125
+
+# scheduler type in the config, class that serves, lr of update 1, plugin announced
+TYPES = [
+    ("slanted_triangular", BUILTIN, BUILTIN_FIRST, False),
+    ("allennlp_stlr.SlantedTriangular", OURS, 0.01, True),
+]
+
+
+@pytest.mark.allennlp_train
+@pytest.mark.parametrize("scheduler_type, served_by, first_lr, announced", TYPES)
+def test_a_dotted_type_trains_with_our_class_without_a_plugin_file(
+    tmp_path: Path, scheduler_type: str, served_by: str, first_lr: float, announced: bool
+) -> None:
+    params = absolute_paths(Params.from_file(str(ROOT / "fixtures" / "experiment.jsonnet")).as_dict(quiet=True))
+    params["trainer"]["num_epochs"] = ONE_EPOCH["num_epochs"]
+    params["trainer"]["learning_rate_scheduler"] = {
+        "type": scheduler_type,
+        "cut_frac": ONE_EPOCH["cut_frac"],
+    }
+    params["trainer"]["callbacks"] = [{"type": "scheduler_record"}]
+    folder = plugin_free_folder(tmp_path)
+    (folder / "config.json").write_text(json.dumps(params))
+    run = tmp_path / "run"
+
+    done = allennlp_train(
+        "config.json", "-s", str(run), "--include-package", "tests.probes",
+        cwd=folder, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = records(run)
+    assert [r["update"] for r in lines] == list(range(1, 11))
+    assert {r["scheduler"] for r in lines} == {served_by}
+    assert lines[0]["lr"] == [pytest.approx(first_lr, rel=1e-12)]
+    # Both end on the floor, base / ratio.
+    assert lines[-1]["lr"] == [pytest.approx(0.01 / 32, rel=1e-12)]
+    assert (SERVED in (run / "out.log").read_text()) is announced
