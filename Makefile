@@ -2,10 +2,16 @@
 #   make train   set up .venv if needed, then train the fixture experiment with the plugin
 #   make test    set up .venv if needed, then run the test suite
 # Both are idempotent; the environment is rebuilt only when setup.cfg or pyproject.toml change.
+#
+#   make test QUICK=1                              skip the tests that start real `allennlp train`
+#                                                  runs (marker allennlp_train), most of the time
+#   make test PYTEST_ARGS="tests/test_schedule.py"  run a part
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+QUICK ?=
+PYTEST_MARKERS := $(if $(filter 1,$(QUICK)),-m "not allennlp_train",)
 
 .PHONY: env train test clean
 
@@ -24,7 +30,7 @@ train: env
 	$(VENV)/bin/allennlp train fixtures/experiment.jsonnet -s runs/fixture -f
 
 test: env
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

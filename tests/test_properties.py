@@ -9,6 +9,7 @@ Run with `HYPOTHESIS_PROFILE=long` for many more examples (see tests/conftest.py
 """
 import json
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -386,14 +387,18 @@ def test_layered_modes_with_fewer_than_two_nonempty_groups_are_configuration_err
     assert f"`{mode}` needs at least two layer groups with parameters" in str(error)
 
 
-# A few invalid configurations, as (group sizes, keyword arguments).
-OPTIMIZED_AWAY_CASES: List[Tuple[List[int], Dict[str, Any]]] = [
-    ([1], dict(num_epochs=0)),
-    ([1], dict(num_epochs=3, ratio=0.5)),
-    ([1], dict(num_epochs=3, cut_frac=1.5)),
-    ([1, 0], dict(num_epochs=3, gradual_unfreezing=True)),
-    ([1, 1, 1, 0], dict(num_epochs=2, gradual_unfreezing=True)),
-    ([1, 1, 0], dict(num_epochs=3, discriminative_fine_tuning=True, decay_factor=0.0)),
+# Invalid configurations whose built-in checks are `assert`s or divisions by zero, as
+# (group sizes, keyword arguments, the setting the message names). A size of 0 is an empty
+# group; the last group plays AllenNLP's default group.
+OPTIMIZED_AWAY_CASES: List[Tuple[List[int], Dict[str, Any], str]] = [
+    ([1], dict(num_epochs=0), "num_epochs"),
+    ([1], dict(num_epochs=2, ratio=0), "ratio"),
+    ([1], dict(num_epochs=3, ratio=0.5), "ratio"),
+    ([1], dict(num_epochs=3, cut_frac=1.5), "cut_frac"),
+    ([1], dict(num_epochs=2, gradual_unfreezing=True), "gradual_unfreezing"),
+    ([1, 0], dict(num_epochs=3, gradual_unfreezing=True), "gradual_unfreezing"),
+    ([1, 1, 1, 0], dict(num_epochs=2, gradual_unfreezing=True), "num_epochs"),
+    ([1, 1, 0], dict(num_epochs=3, discriminative_fine_tuning=True, decay_factor=0.0), "decay_factor"),
 ]
 
 _PROBE = """
@@ -401,7 +406,7 @@ import json, sys, torch
 from allennlp.common.checks import ConfigurationError
 from allennlp_stlr.scheduler import SlantedTriangular
 assert sys.flags.optimize == 1
-for sizes, kwargs in json.loads(sys.argv[1]):
+for sizes, kwargs, _ in json.loads(sys.argv[1]):
     groups = [{"params": [torch.nn.Parameter(torch.zeros(s))] if s else []} for s in sizes]
     try:
         SlantedTriangular(torch.optim.SGD(groups, lr=0.1), **kwargs)
@@ -411,16 +416,24 @@ for sizes, kwargs in json.loads(sys.argv[1]):
 """
 
 
-def test_invalid_configurations_fail_the_same_way_under_python_O() -> None:
+def test_invalid_configurations_fail_the_same_way_under_python_O(request: pytest.FixtureRequest) -> None:
     """The checks are not `assert`s: `python -O` gives the same errors, word for word."""
     here = []
-    for sizes, kwargs in OPTIMIZED_AWAY_CASES:
+    for sizes, kwargs, setting in OPTIMIZED_AWAY_CASES:
         groups = [{"params": [torch.nn.Parameter(torch.zeros(s))] if s else []} for s in sizes]
         error = _error(lambda: SlantedTriangular(torch.optim.SGD(groups, lr=0.1), **kwargs))
+        assert f"`{setting}`" in str(error), (kwargs, str(error))
         here.append(["ConfigurationError", str(error)])
+    # One interpreter for every case: starting one takes most of the time. Its `-O` bytecode
+    # is kept in pytest's cache, so only the first run compiles allennlp and torch for `-O`.
+    cache = getattr(request.config, "cache", None)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    if cache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(cache.mkdir("pycache-optimized"))
     done = subprocess.run(
         [sys.executable, "-O", "-c", _PROBE, json.dumps(OPTIMIZED_AWAY_CASES)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
     )

@@ -26,15 +26,16 @@ the two classes directly.
 """
 import json
 import math
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, allennlp_train, trace_lines
+
+pytestmark = pytest.mark.allennlp_train
+
 TRAIN_DATA = ROOT / "fixtures" / "data" / "train.jsonl"
 
 
@@ -64,8 +65,9 @@ class Case:
     decay_factor: Optional[float] = None  # None: no discriminative fine-tuning
     layer_groups: int = 1  # optimizer groups that hold parameters, bottom first
     optimizer_groups: int = 1  # including AllenNLP's trailing default group
-    # Accuracy the run reaches as shipped (None: hyperparameters overridden, not checked).
-    min_accuracy: Optional[float] = None
+    # As shipped, the last epoch's training loss is at most this fraction of the first
+    # epoch's (None: hyperparameters overridden, not checked).
+    max_loss_ratio: Optional[float] = None
 
     @property
     def updates_per_epoch(self) -> int:
@@ -113,7 +115,9 @@ ULMFIT = dict(
 
 CASES = [
     # The README's first command, `make train`, trains this config as shipped.
-    Case("fixture_as_shipped", "fixtures/experiment.jsonnet", min_accuracy=0.75),
+    # Loss ratios seen with seeds 1-10 and the shipped 13: 0.42-0.82 (plain) and 0.02-0.22
+    # (ULMFiT); an untrained classifier stays at 1.0.
+    Case("fixture_as_shipped", "fixtures/experiment.jsonnet", max_loss_ratio=0.9),
     Case(
         "ulmfit_as_shipped",
         **ULMFIT,
@@ -121,7 +125,7 @@ CASES = [
         num_epochs=10,
         batch_size=8,
         decay_factor=0.6,
-        min_accuracy=0.75,
+        max_loss_ratio=0.4,
     ),
     # One epoch of 10 updates with cut_frac 0.05: int(10 * 0.05) == 0, so the built-in
     # never warms up; the peak must still come, at update 1. A float ratio as well.
@@ -187,17 +191,9 @@ CASES = [
 Run = Tuple[Case, Path]  # a case and the serialization directory of its training run
 
 
-def allennlp_train(config: str, serialization_dir: Path, overrides: Dict[str, Any]) -> None:
-    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(serialization_dir)]
-    if overrides:
-        command += ["-o", json.dumps(overrides)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-5000:]
-
-
 def read_trace(serialization_dir: Path) -> List[Dict[str, Any]]:
-    lines = (serialization_dir / "stlr_trace.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    """Every line of the run's trace, repeats included (a run without recover has none)."""
+    return trace_lines(serialization_dir / "stlr_trace.jsonl")
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])
@@ -205,7 +201,9 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """Train each case once; its tests read the serialization directory."""
     case: Case = request.param  # type: ignore[attr-defined]
     serialization_dir = tmp_path_factory.mktemp(case.name) / "run"
-    allennlp_train(case.config, serialization_dir, case.overrides)
+    overrides = ["-o", json.dumps(case.overrides)] if case.overrides else []
+    done = allennlp_train(case.config, "-s", str(serialization_dir), *overrides)
+    assert done.returncode == 0, done.stderr[-5000:]
     return case, serialization_dir
 
 
@@ -254,10 +252,17 @@ def test_trainable_groups_per_epoch(run: Run) -> None:
         )
 
 
-def test_the_model_learns(run: Run) -> None:
+def test_training_ran_every_epoch_and_improved_the_loss(run: Run) -> None:
     case, serialization_dir = run
     metrics = json.loads((serialization_dir / "metrics.json").read_text())
     assert metrics["epoch"] == case.num_epochs - 1
-    if case.min_accuracy is not None:
-        # 60 balanced dev sentences: chance is 0.5.
-        assert metrics["best_validation_accuracy"] >= case.min_accuracy
+    epochs = [
+        json.loads((serialization_dir / f"metrics_epoch_{epoch}.json").read_text())
+        for epoch in range(case.num_epochs)
+    ]
+    assert [e["epoch"] for e in epochs] == list(range(case.num_epochs))
+    if case.max_loss_ratio is not None:
+        first, last = epochs[0]["training_loss"], epochs[-1]["training_loss"]
+        assert last <= case.max_loss_ratio * first, f"training loss {first} -> {last}"
+        # 60 balanced dev sentences: chance is 0.5; seeds 1-10 and 13 reached 0.67-0.93.
+        assert metrics["best_validation_accuracy"] >= 0.6
