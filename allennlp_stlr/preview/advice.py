@@ -10,7 +10,7 @@ from typing import List
 
 from allennlp_stlr import layer_groups
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
-from allennlp_stlr.preview.experiment import Experiment
+from allennlp_stlr.preview.experiment import Experiment, group_labels
 
 _DDP_SAFE_STARTS = ("^(module\\.)?", "^(?:module\\.)?", "^module\\.")
 
@@ -86,12 +86,23 @@ def _ddp_regexes(experiment: Experiment) -> List[str]:
     return warnings
 
 
+def _groups_not_layers(experiment: Experiment) -> List[str]:
+    held = [group.parameter_names for group in experiment.groups]
+    if not experiment.layered or any(names is None for names in held):
+        return []
+    spanning = layer_groups.groups_spanning_layers(held)  # type: ignore[arg-type]
+    if not spanning:
+        return []
+    return [layer_groups.spanning_groups_message(spanning, group_labels(experiment.groups))]
+
+
 def config_warnings(experiment: Experiment) -> List[str]:
     """Every problem found, most consequential first."""
     return (
         _patience(experiment)
         + _scheduler_epochs(experiment)
         + _steps_per_epoch(experiment)
+        + _groups_not_layers(experiment)
         + _unused_parameters(experiment)
         + _ddp_regexes(experiment)
     )

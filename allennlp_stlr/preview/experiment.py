@@ -6,7 +6,7 @@ What a slanted triangular schedule depends on, read from an experiment's `Params
 import copy
 import inspect
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
@@ -32,6 +32,7 @@ class GroupSpec:
     regexes: Tuple[str, ...]  # empty for AllenNLP's default group
     lr: float
     num_parameters: Optional[int]  # None when the model was not built
+    parameter_names: Optional[Tuple[str, ...]] = None  # None when the model was not built
 
 
 @dataclass
@@ -63,6 +64,15 @@ class Experiment:
     @property
     def has_parameter_groups(self) -> bool:
         return len(self.groups) > 1
+
+
+def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
+    """Each group's `name` option, else `group N`; a repeated name gets its index."""
+    names = [group.name or f"group {index}" for index, group in enumerate(groups)]
+    return [
+        f"{name} (group {index})" if names.count(name) > 1 else name
+        for index, name in enumerate(names)
+    ]
 
 
 class NeedsLayerGroups(ConfigurationError):
@@ -187,19 +197,20 @@ def read_experiment(
     ]
     names: Optional[List[str]] = None
     sizes: List[Optional[int]] = [None] * (len(entries) + 1)
+    members: List[Optional[Tuple[str, ...]]] = [None] * (len(entries) + 1)
     if model is not None:
         trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         names = [n for n, _ in trainable]
+        name_of = {id(p): n for n, p in trainable}
         built = make_parameter_groups(trainable, optimizer.get("parameter_groups"))
-        if entries:
-            sizes = [sum(p.numel() for p in group["params"]) for group in built]
-        else:
-            sizes = [sum(p.numel() for p in built)]
+        held = [group["params"] for group in built] if entries else [built]
+        sizes = [sum(p.numel() for p in params) for params in held]
+        members = [tuple(name_of[id(p)] for p in params) for params in held]
     groups = [
-        GroupSpec(options.get("name"), regexes, float(options.get("lr", lr)), size)
-        for (regexes, options), size in zip(entries, sizes)
+        GroupSpec(options.get("name"), regexes, float(options.get("lr", lr)), size, held_names)
+        for (regexes, options), size, held_names in zip(entries, sizes, members)
     ]
-    groups.append(GroupSpec(DEFAULT_GROUP if entries else None, (), lr, sizes[-1]))
+    groups.append(GroupSpec(DEFAULT_GROUP if entries else None, (), lr, sizes[-1], members[-1]))
     return Experiment(
         num_epochs, updates, passed, source, groups, scheduler, names, config, how_many
     )

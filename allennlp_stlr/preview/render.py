@@ -4,17 +4,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from allennlp_stlr.preview.experiment import GroupSpec
+from allennlp_stlr.preview.experiment import GroupSpec, group_labels
 from allennlp_stlr.preview.simulate import Preview
-
-
-def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
-    """Each group's `name` option, else `group N`; a repeated name gets its index."""
-    names = [group.name or f"group {index}" for index, group in enumerate(groups)]
-    return [
-        f"{name} (group {index})" if names.count(name) > 1 else name
-        for index, name in enumerate(names)
-    ]
 
 
 def _unfrozen(preview: Preview, index: int) -> str:

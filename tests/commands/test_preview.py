@@ -362,6 +362,34 @@ def test_warning_fires_only_for_the_problem(case: str, good_warnings: List[str])
     assert len(warnings) == 1 and fix in warnings[0], warnings
 
 
+# Weight decay kept off every bias with a group of its own: the biases of three layers in a
+# group that is not a layer, which gradual unfreezing would unfreeze as if it were one.
+NO_DECAY_GROUP: Dict[str, Any] = {"trainer": {"optimizer": {"parameter_groups": [
+    [["^(module\\.)?_text_field_embedder\\."], {"name": "embedder"}],
+    [["^(module\\.)?_seq2vec_encoder\\..*weight$"], {"name": "encoder"}],
+    [["^(module\\.)?_feedforward\\..*weight$"], {"name": "feedforward"}],
+    [["^(module\\.)?_classification_layer\\.weight$"], {"name": "head"}],
+    [["bias$"], {"name": "no decay", "weight_decay": 0}],
+]}}}
+
+
+@pytest.mark.parametrize("mode", ["gradual_unfreezing", "discriminative_fine_tuning"])
+def test_group_that_is_not_a_layer_is_reported(mode: str) -> None:
+    scheduler = {"trainer": {"learning_rate_scheduler": {
+        "type": "slanted_triangular", mode: True, "num_epochs": 6}}}
+    experiment = read_experiment(load(NO_DECAY_GROUP, scheduler))
+    held = experiment.groups[4].parameter_names
+    assert held is not None and all(name.endswith("bias") for name in held) and len(held) == 4
+    warnings = config_warnings(experiment)
+    assert len(warnings) == 1
+    assert "Param group 4 (no decay) holds parameters of layers that other groups hold" in (
+        warnings[0]
+    )
+    # Without layer groups in the schedule, the same groups are only weight-decay groups.
+    plain = read_experiment(load(NO_DECAY_GROUP), build=True)
+    assert config_warnings(plain) == []
+
+
 def anchored(regex: str) -> Dict[str, Any]:
     groups = copy.deepcopy(ULMFIT["trainer"]["optimizer"]["parameter_groups"])
     groups[0][0] = [regex]
