@@ -206,7 +206,7 @@ def format_parameter_groups(groups: Sequence[LayerGroup]) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- groups that are not layers
+# ---------------------------------------------------------------- groups that are not layers
 def groups_spanning_layers(group_names: Sequence[Sequence[str]]) -> List[int]:
     """
     Indices of the param groups (bottom first, each given as its parameters' names) that are
