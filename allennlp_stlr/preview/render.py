@@ -1,6 +1,6 @@
 """The preview as a table, a CSV of every update and a plot, each group called by its name."""
 import csv
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
@@ -93,6 +93,15 @@ def write_csv(preview: Preview, path: str) -> None:
 def plot(
     preview: Preview, path: str, title: Optional[str] = None, log_y: bool = False
 ) -> None:
+    """Write `figure(...)` to `path` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    drawn = figure(preview, title, log_y)
+    drawn.savefig(path)
+    plt.close(drawn)
+
+
+def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -> Any:
     """One curve per group over updates; frozen spans dotted and grey, epoch ends marked."""
     import matplotlib
 
@@ -109,8 +118,12 @@ def plot(
         np.r_[np.linspace(0, total - 1, min(total, 4000)).astype(int), corners, corners + 1]
     )
     keep = keep[keep < total]
-    figure, axes = plt.subplots(figsize=(10, 5.5), dpi=100)
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(count, 2)))
+    drawing, axes = plt.subplots(figsize=(10, 5.5), dpi=100)
+    # Distinct hues while they last; a gradient beyond that, bottom to top.
+    if count <= 10:
+        colours = plt.get_cmap("tab10")(np.arange(count))
+    else:
+        colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, count))
     labels = group_labels(preview.experiment.groups)
     any_frozen = False
     for index, group in enumerate(preview.experiment.groups):
@@ -145,6 +158,5 @@ def plot(
     axes.set_xlabel("optimizer update (thin grey lines: epoch ends)")
     axes.set_title(title or "slanted triangular learning rates per layer group")
     axes.legend(loc="best", fontsize="small", ncol=2 if count > 8 else 1)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    drawing.tight_layout()
+    return drawing
