@@ -1,6 +1,6 @@
 // A text classifier trained with ULMFiT's slanted triangular learning rates (STLR):
-// the rate climbs linearly from lr / ratio to lr over the first cut_frac of all updates,
-// then decays linearly back to lr / ratio at the last update.
+// the rate climbs linearly from lr / ratio to lr over the first cut_frac of all updates
+// (at least one), then decays linearly back to lr / ratio at the last update.
 //
 // Train it from the repository root, where `.allennlp_plugins` names allennlp_stlr:
 //   allennlp train configs/classifier_stlr.jsonnet -s runs/classifier_stlr
@@ -37,7 +37,8 @@ local validation_data = 'fixtures/data/dev.jsonl';
       cut_frac: 0.1,
       ratio: 32,
     },
-    // Optional: writes the learning rate of every update to stlr_trace.jsonl.
+    // Optional: writes the learning rates and trainable groups of every update to
+    // stlr_trace.jsonl.
     callbacks: [{ type: 'stlr_trace' }],
   },
 }

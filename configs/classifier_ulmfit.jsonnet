@@ -37,8 +37,10 @@ local validation_data = 'fixtures/data/dev.jsonl';
       type: 'adam',
       lr: 0.03,
       // The layer groups, bottom layer first. Every parameter must match a group: the
-      // parameters of AllenNLP's trailing default group could never be frozen. The
-      // optional `module.` prefix keeps the regexes matching under distributed training.
+      // parameters of AllenNLP's trailing default group could never be frozen (the
+      // scheduler refuses them with gradual unfreezing). The optional `module.` prefix
+      // keeps the regexes matching under distributed training. The training log names
+      // each group by its regexes; add `name: '...'` to a group's options to name it.
       parameter_groups: [
         [['^(module\\.)?_text_field_embedder'], {}],
         [['^(module\\.)?_seq2vec_encoder'], {}],

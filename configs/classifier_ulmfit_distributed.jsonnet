@@ -4,8 +4,8 @@
 //
 // AllenNLP wraps the model in DistributedDataParallel before the scheduler freezes
 // anything, so DDP waits for a gradient of every parameter; gradual unfreezing needs
-// `find_unused_parameters: true` (without it, allennlp_stlr stops at the first batch with
-// a ConfigurationError naming this setting). The workers agree on the epoch length, and
+// `find_unused_parameters: true` (without it, allennlp_stlr stops at the first forward
+// pass, before any update, with a ConfigurationError naming this setting). The workers agree on the epoch length, and
 // the `^(module\\.)?` regexes of the base config match DDP's `module.` prefix.
 (import 'classifier_ulmfit.jsonnet') + {
   distributed: {

@@ -7,10 +7,14 @@
 // STLR_MODEL is a transformer folder or hub name. The data are the fixture's jsonl files
 // (`text_classification_json`: fields "text" and "label"); point elsewhere with
 // -o '{"train_data_path": ..., "validation_data_path": ...}'.
+// configs/stlr.libsonnet, which imports the copy inside the package. Outside this
+// repository, `python -m allennlp_stlr libsonnet --copy-to DIR` puts one beside your config.
 local stlr = import 'stlr.libsonnet';
 local model = std.extVar('STLR_MODEL');
 local numLayers = 6;  // all-MiniLM-L6-v2
 local layersPerGroup = 2;
+// Layer groups: embeddings, the layers two at a time, head. One epoch per group unfreezes
+// them all; the last epoch trains everything.
 local groups = 1 + std.ceil(numLayers / layersPerGroup) + 1;
 
 {

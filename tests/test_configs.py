@@ -22,8 +22,10 @@ from allennlp.training import GradientDescentTrainer
 
 import allennlp_stlr
 from allennlp_stlr import local_model
+from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "fixtures" / "data" / "train.jsonl"
 DEV = ROOT / "fixtures" / "data" / "dev.jsonl"
 
@@ -100,8 +102,10 @@ def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
             "num_steps_per_epoch", steps
         )
 
-    groups: List[Any] = optimizer_config.get("parameter_groups", [])
-    if groups:
+    configured: List[Any] = optimizer_config.get("parameter_groups", [])
+    # AllenNLP leaves the groups with `requires_grad: false` out of the optimizer.
+    groups = [g for g in configured if g[1].get("requires_grad") is not False]
+    if configured:
         sizes = [sum(p.numel() for p in g["params"]) for g in trainer.optimizer.param_groups]
         # One optimizer group per configured group, plus AllenNLP's trailing default group.
         assert len(sizes) == len(groups) + 1
@@ -111,3 +115,6 @@ def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
         assert not empty, f"{config.name}: parameter_groups matching no parameter: {empty}"
         if scheduler_config.get("gradual_unfreezing"):
             assert sizes[-1] == 0
+        # Built through `TrainModel`, the groups carry the names of `group_labels`.
+        names = [g.get("name") for g in trainer.optimizer.param_groups]
+        assert names == [o.get("name", " ".join(r)) for r, o in groups] + [DEFAULT_GROUP_NAME]

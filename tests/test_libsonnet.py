@@ -1,9 +1,12 @@
 """
-`configs/stlr.libsonnet`, evaluated with the `jsonnet` module: its groups cover the real
-all-MiniLM-L6-v2 classifier's parameters exactly once (by AllenNLP's own
-`make_parameter_groups`), and `configs/transformer_classifier.jsonnet` previews as intended.
+`stlr.libsonnet` as the package ships it (`allennlp_stlr.resources.libsonnet_path()`),
+evaluated with the `jsonnet` module: its groups cover the real all-MiniLM-L6-v2 classifier's
+parameters exactly once (by AllenNLP's own `make_parameter_groups`), the repository's
+`configs/stlr.libsonnet` is the same library, and `configs/transformer_classifier.jsonnet`
+previews as intended.
 """
 import json
+from pathlib import Path
 from typing import Any, List, Tuple
 
 import _jsonnet
@@ -18,15 +21,28 @@ from allennlp.training.optimizers import make_parameter_groups
 from allennlp_stlr import SlantedTriangular
 from allennlp_stlr.commands import preview
 from allennlp_stlr.local_model import model_dir
-from tests.commands.test_preview import ROOT
+from allennlp_stlr.resources import libsonnet_path
+from tests.helpers import ROOT
 
-CONFIGS = str(ROOT / "configs")
 TRANSFORMER = "configs/transformer_classifier.jsonnet"
 
 
-def evaluate(expression: str) -> Any:
+def evaluate(expression: str, folder: Path = libsonnet_path().parent) -> Any:
     snippet = f"local stlr = import 'stlr.libsonnet'; {expression}"
-    return json.loads(_jsonnet.evaluate_snippet("snippet", snippet, jpathdir=[CONFIGS]))
+    return json.loads(_jsonnet.evaluate_snippet("snippet", snippet, jpathdir=[str(folder)]))
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "stlr.transformerGroups(6, layersPerGroup=2, head=['_head'], options={lr: 0.1})",
+        "stlr.moduleGroups(['a.b', 'c'])",
+        "stlr.scheduler(numEpochs=4, numStepsPerEpoch=9, ratio=7.5)",
+        "stlr.moduleRegex('_text_field_embedder')",
+    ],
+)
+def test_the_repository_configs_import_the_packaged_library(expression: str) -> None:
+    assert evaluate(expression, ROOT / "configs") == evaluate(expression)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +138,7 @@ def test_scheduler_block_has_ulmfit_defaults_and_builds_ours() -> None:
 def test_transformer_classifier_previews_one_group_per_epoch() -> None:
     import_plugins()
     experiment = preview.read_experiment(preview.load_params(TRANSFORMER))
-    assert preview.config_warnings(preview.load_params(TRANSFORMER), experiment.parameter_names) == []
+    assert preview.config_warnings(experiment) == []
     names = [group.name for group in experiment.groups]
     assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
     counts = [group.num_parameters for group in experiment.groups]

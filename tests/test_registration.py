@@ -2,7 +2,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from allennlp.common.plugins import import_plugins
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
@@ -11,8 +10,8 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 )
 
 import allennlp_stlr
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_plugins_file_names_the_package():
