@@ -1,7 +1,7 @@
 // Building blocks for ULMFiT-style fine-tuning with allennlp-stlr's `slanted_triangular`.
 // This file ships inside the package: `python -m allennlp_stlr libsonnet` prints where it is
-// and `--copy-to DIR` copies it beside your configs (Jsonnet resolves an import relative to
-// the importing file, then in the `-J` library folders).
+// and `--copy-to DIR` copies it beside your configs: Jsonnet resolves `import
+// 'stlr.libsonnet'` relative to the importing file (or give an absolute path).
 //
 //   local stlr = import 'stlr.libsonnet';
 //   optimizer: { type: 'adamw', lr: 5e-5,
