@@ -36,6 +36,16 @@ class LearningRateTrace(TrainerCallback):
     def __init__(self, serialization_dir: str) -> None:
         super().__init__(serialization_dir)
         self._file: Optional[Any] = None
+        self._trainable: Optional[List[bool]] = None
+
+    def on_backward(
+        self, trainer: Any, batch_outputs: Dict[str, Any], backward_called: bool, **kwargs: Any
+    ) -> bool:
+        # The flags this update's backward pass runs with: with unfreezing by updates,
+        # `step_batch` sets the next update's flags before `on_batch` runs.
+        if self._trainable is None:
+            self._trainable = _trainable(trainer)
+        return False
 
     def _open(self) -> Any:
         if self._file is None:
@@ -61,12 +71,14 @@ class LearningRateTrace(TrainerCallback):
         if not is_training:
             return
         groups = trainer.optimizer.param_groups
+        trainable = self._trainable if self._trainable is not None else _trainable(trainer)
+        self._trainable = None
         record = {
             "update": trainer._total_batches_completed,
             "epoch": epoch,
             "batch": batch_number,
             "lr": [group["lr"] for group in groups],
-            "trainable": [all(p.requires_grad for p in group["params"]) for group in groups],
+            "trainable": trainable,
         }
         out = self._open()
         out.write(json.dumps(record) + "\n")
@@ -76,3 +88,7 @@ class LearningRateTrace(TrainerCallback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _trainable(trainer: Any) -> List[bool]:
+    return [all(p.requires_grad for p in group["params"]) for group in trainer.optimizer.param_groups]

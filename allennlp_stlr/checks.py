@@ -5,16 +5,22 @@ Every problem is a `ConfigurationError` that names the setting and what to do ab
 so that a bad config fails at construction time (also under `python -O`) instead of
 training on a silently wrong schedule.
 """
+import difflib
+import inspect
 import logging
 import math
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
+
+from allennlp_stlr import layer_groups
 
 logger = logging.getLogger(__name__)
 
 _GROUPS_HINT = (
     "configure the optimizer's `parameter_groups`, one group per layer, bottom layer first "
+    "(`allennlp stlr-groups CONFIG` or `python -m allennlp_stlr groups CONFIG` prints them for "
+    "your model) "
     '(e.g. [[["^(module\\\\.)?_text_field_embedder"], {}], [["^(module\\\\.)?_encoder"], {}], '
     '[["^(module\\\\.)?_classification_layer"], {}]])'
 )
@@ -77,64 +83,185 @@ def check_hyperparameters(
             f"`discriminative_fine_tuning`, got {decay_factor!r}. Each layer group trains with "
             "`decay_factor` times the rate of the group above it (0.38 in ULMFiT, 1/2.6)."
         )
-
-
-def layer_groups(
-    group_sizes: Sequence[int], gradual_unfreezing: bool, discriminative_fine_tuning: bool
-) -> List[int]:
-    """
-    Check the optimizer's parameter groups (given as parameter counts, in order, with
-    AllenNLP's default group last) and return the indices of the layer groups, bottom first.
-
-    With gradual unfreezing the layer groups are the configured `parameter_groups`, and the
-    default group must be empty. With discriminative fine-tuning alone a non-empty default
-    group counts as the top layer group.
-    """
-    if not (gradual_unfreezing or discriminative_fine_tuning):
-        return list(range(len(group_sizes)))
-    mode = "gradual_unfreezing" if gradual_unfreezing else "discriminative_fine_tuning"
-    *configured, default = group_sizes
-    if gradual_unfreezing and configured and default:
+    if discriminative_fine_tuning and decay_factor > 1:
         raise ConfigurationError(
-            f"slanted_triangular: `gradual_unfreezing` needs every trainable parameter in a "
-            f"layer group, but {default} parameter(s) matched none of the optimizer's "
-            "`parameter_groups` and fell into the default group, which would never be frozen. "
-            "Add regexes for them (often the classifier head, as the last group)."
+            f"slanted_triangular: `decay_factor` = {decay_factor!r} would give each lower layer "
+            "group a HIGHER rate than the group above it. It is a multiplier, at most 1: "
+            "ULMFiT divides by 2.6 per layer, which is `decay_factor` = 1/2.6 = 0.38 (for "
+            f"{decay_factor!r} as a divisor, write {1 / decay_factor:.4g})."
         )
+
+
+REQUIRES_PLUGIN_MESSAGE = (
+    "slanted_triangular: this run's checkpoint was written by allennlp_stlr's SlantedTriangular, "
+    "but AllenNLP's built-in scheduler of that name was built to continue it, which would train "
+    "with wrong learning rates and frozen layers. Load the plugin and run the same command again: "
+    "run from a folder whose .allennlp_plugins lists allennlp_stlr, or add "
+    "`--include-package allennlp_stlr`, or write the scheduler's type as "
+    '"allennlp_stlr.SlantedTriangular".'
+)
+
+_NUMERIC_SETTINGS = (
+    "num_epochs",
+    "num_steps_per_epoch",
+    "cut_frac",
+    "ratio",
+    "last_epoch",
+    "decay_factor",
+    "unfreeze_every_num_updates",
+)
+
+
+def check_config_block(config: Dict[str, Any]) -> None:
+    """
+    Checks of the scheduler's config block as written, before AllenNLP converts its values:
+    `true` is not a count (AllenNLP would read it as 1), and a misspelled setting gets the
+    name it was probably meant to be.
+    """
+    from allennlp_stlr.scheduler import SlantedTriangular
+
+    for key in _NUMERIC_SETTINGS:
+        if isinstance(config.get(key), bool):
+            raise ConfigurationError(
+                f"slanted_triangular: `{key}` must be a number, got {config[key]!r}. "
+                "A boolean is not a count (it would be read as 1 or 0)."
+            )
+    valid = [
+        name
+        for name in inspect.signature(SlantedTriangular.__init__).parameters
+        if name not in ("self", "optimizer")
+    ]
+    for key in config:
+        if key == "type" or key in valid:
+            continue
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ConfigurationError(
+            f"slanted_triangular: unknown setting `{key}`.{hint} "
+            f"The settings are: {', '.join(valid)}."
+        )
+
+
+def check_unfreezing_interval(every: Any, gradual_unfreezing: bool) -> None:
+    """`unfreeze_every_num_updates`: a positive count, and only with gradual unfreezing."""
+    if every is None:
+        return
+    if not _is_int(every) or every <= 0:
+        raise ConfigurationError(
+            "slanted_triangular: `unfreeze_every_num_updates` must be a positive integer or "
+            f"null, got {every!r}. It is how many optimizer updates each layer group trains "
+            "before the next one below it is unfrozen; leave it out to unfreeze at each epoch end."
+        )
+    if not gradual_unfreezing:
+        raise ConfigurationError(
+            f"slanted_triangular: `unfreeze_every_num_updates` = {every} has no effect without "
+            "`gradual_unfreezing`: set `gradual_unfreezing: true`, or remove the setting."
+        )
+
+
+def layer_group_indices(group_sizes: Sequence[int], gradual_unfreezing: bool) -> List[int]:
+    """
+    The indices of the layer groups, bottom first, among the optimizer's param groups (the
+    configured `parameter_groups`, then AllenNLP's default group): with gradual unfreezing
+    the default group is not a layer; otherwise it is the top one when it has parameters.
+    """
+    *configured, default = group_sizes
     indices = list(range(len(configured)))
     if not gradual_unfreezing and default:
         indices.append(len(configured))
-    if sum(1 for i in indices if group_sizes[i]) < 2:
-        raise ConfigurationError(
-            f"slanted_triangular: `{mode}` needs at least two layer groups with parameters, "
-            f"but the optimizer has {len(group_sizes)} parameter group(s) with "
-            f"{list(group_sizes)} parameters: {_GROUPS_HINT}."
-        )
-    for i in indices:
-        if not group_sizes[i]:
-            extra = (
-                " With gradual unfreezing it still takes an epoch of its own to unfreeze."
-                if gradual_unfreezing
-                else ""
-            )
-            logger.warning(
-                "slanted_triangular: layer group %d has no parameters: its regexes in the "
-                "optimizer's `parameter_groups` match nothing.%s",
-                i,
-                extra,
-            )
     return indices
 
 
-def check_epochs_cover_groups(num_epochs: int, num_layer_groups: int) -> None:
-    """With gradual unfreezing, every group must be unfrozen before training ends."""
-    if num_epochs < num_layer_groups:
-        never = num_layer_groups - num_epochs
+def check_layer_groups(
+    group_sizes: Sequence[int],
+    gradual_unfreezing: bool,
+    discriminative_fine_tuning: bool,
+    names: Optional[Sequence[Sequence[Optional[str]]]] = None,
+    labels: Optional[Sequence[str]] = None,
+) -> None:
+    """
+    Check the optimizer's parameter groups (given as parameter counts, in order, with
+    AllenNLP's default group last) for gradual unfreezing and discriminative fine-tuning.
+    `names` (each group's parameter names, when known) make the messages name parameters, and
+    `labels` name the groups.
+    """
+    if not (gradual_unfreezing or discriminative_fine_tuning):
+        return
+    mode = "gradual_unfreezing" if gradual_unfreezing else "discriminative_fine_tuning"
+    *configured, default = group_sizes
+    if gradual_unfreezing and configured and default:
+        unmatched = [n for n in (names[-1] if names else []) if n is not None]
+        listed = ""
+        if unmatched:
+            shown = ", ".join(unmatched[:5])
+            more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+            listed = f" ({len(unmatched)} tensors: {shown}{more})"
         raise ConfigurationError(
-            f"slanted_triangular: with `gradual_unfreezing` one more layer group is unfrozen "
-            f"each epoch, so `num_epochs` = {num_epochs} for {num_layer_groups} layer groups "
-            f"would never train the lowest {never} group(s). Set `num_epochs` to at least "
-            f"{num_layer_groups}, or merge layer groups in the optimizer's `parameter_groups`."
+            f"slanted_triangular: `gradual_unfreezing` needs every trainable parameter in a "
+            f"layer group, but {default} parameter(s){listed} matched none of the optimizer's "
+            "`parameter_groups` and fell into the default group, which would never be frozen. "
+            "Add regexes for them (often the classifier head, as the last group)."
+        )
+    indices = layer_group_indices(group_sizes, gradual_unfreezing)
+    if sum(1 for i in indices if group_sizes[i]) < 2:
+        raise ConfigurationError(
+            f"slanted_triangular: `{mode}` needs at least two layer groups with parameters, "
+            f"but the optimizer has {len(configured)} configured parameter group(s) "
+            f"with parameters: {_GROUPS_HINT}."
+        )
+    known = names is not None and all(n is not None for group in names for n in group)
+    if known:
+        spanning = layer_groups.groups_spanning_layers([list(group) for group in names])
+        if spanning:
+            logger.warning(
+                layer_groups.spanning_groups_message(
+                    spanning, list(labels) if labels else [f"group {i}" for i in range(len(names))]
+                )
+            )
+    for i in indices:
+        if not group_sizes[i]:
+            extra = (
+                " With gradual unfreezing it still takes a stage of its own to unfreeze."
+                if gradual_unfreezing
+                else ""
+            )
+            label = f" ({labels[i]})" if labels and labels[i] else ""
+            logger.warning(
+                "slanted_triangular: layer group %d%s has no parameters: its regexes in the "
+                "optimizer's `parameter_groups` match nothing.%s",
+                i,
+                label,
+                extra,
+            )
+
+
+def check_stages_fit(
+    num_epochs: int,
+    num_steps_per_epoch: Optional[int],
+    num_layer_groups: int,
+    unfreeze_every_num_updates: Optional[int],
+) -> None:
+    """With gradual unfreezing, every group must be unfrozen before training ends."""
+    if unfreeze_every_num_updates is None:
+        if num_epochs < num_layer_groups:
+            never = num_layer_groups - num_epochs
+            raise ConfigurationError(
+                f"slanted_triangular: with `gradual_unfreezing` one more layer group is unfrozen "
+                f"each epoch, so `num_epochs` = {num_epochs} for {num_layer_groups} layer groups "
+                f"would never train the lowest {never} group(s). Set `num_epochs` to at least "
+                f"{num_layer_groups}, set `unfreeze_every_num_updates` to unfreeze within "
+                "epochs, or merge layer groups in the optimizer's `parameter_groups`."
+            )
+        return
+    unfreezing = (num_layer_groups - 1) * unfreeze_every_num_updates
+    if num_steps_per_epoch is not None and unfreezing >= num_epochs * num_steps_per_epoch:
+        total = num_epochs * num_steps_per_epoch
+        raise ConfigurationError(
+            f"slanted_triangular: with `unfreeze_every_num_updates` = {unfreeze_every_num_updates}"
+            f", unfreezing {num_layer_groups} layer groups takes {unfreezing} updates, but "
+            f"training has only {total} ({num_epochs} epochs x {num_steps_per_epoch}), so the "
+            "lowest groups would never train with all layers. Set `unfreeze_every_num_updates` "
+            f"below {total // max(1, num_layer_groups - 1)}, or train longer."
         )
 
 
@@ -146,3 +273,21 @@ def warn_unknown_epoch_length(num_steps_per_epoch: Optional[int]) -> None:
             "and the triangle is planned once that epoch ends. Set the scheduler's "
             "`num_steps_per_epoch` to get the exact ULMFiT schedule from the first update."
         )
+
+
+def length_mismatch_message(configured: int, measured: int) -> str:
+    """The configured epoch length is not what the data gives (training and the preview)."""
+    return (
+        f"slanted_triangular: `num_steps_per_epoch` is {configured}, but an epoch of the "
+        f"training data has {measured} optimizer updates. The first epoch follows a schedule "
+        f"planned for {configured} updates per epoch; at its end the rest is re-planned for "
+        f"{measured}: from where the rate stands it rises to the peak no faster than a "
+        "warm-up does, then falls to the floor at the last update. Remove `num_steps_per_epoch` "
+        "from the scheduler's config so that the trainer passes its own count."
+    )
+
+
+def warn_length_mismatch(configured: Optional[int], measured: int) -> None:
+    """At the end of the first epoch: a configured length the data did not match."""
+    if configured is not None and configured != measured:
+        logger.warning(length_mismatch_message(configured, measured))

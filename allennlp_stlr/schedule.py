@@ -1,84 +1,176 @@
 """
 The slanted triangular schedule as plain arithmetic on update counters.
 
-Nothing here knows about torch or AllenNLP: every function maps counters (how many
-updates have been applied, where the epochs ended) to the *fraction* of the way from
-the floor (`base / ratio`) to the peak (`base`) that the next update uses. The scheduler
-class owns the counters and turns fractions into learning rates.
+Nothing here knows about torch or AllenNLP. `plan` maps the progress counters (updates
+applied so far, the update count at each epoch end) to a `Plan`: the schedule as a short
+list of straight-line `Piece`s, each moving the *fraction* of the way from the floor
+(`base / ratio`, fraction 0) to the peak (`base`, fraction 1) linearly between two update
+counts. The scheduler class owns the counters and turns fractions into learning rates with
+`rates`.
 
 The triangle of Howard & Ruder (2018), eq. 3, with `t` counted from 1 as AllenNLP does:
 
-    cut = max(1, floor(T * cut_frac))
+    cut = max(1, floor(T * cut_frac))           (0 when cut_frac = 0: decay only)
     p(t) = t / cut                              if t < cut
          = 1 - (t - cut) / (T - cut)            otherwise
     lr(t) = base * (1 + p(t) * (ratio - 1)) / ratio
 
-AllenNLP's built-in uses `cut = floor(T * cut_frac)`; flooring it at one update means a
-short triangle still reaches its peak instead of starting the decay below it.
+is two pieces: `(0, cut, 0 -> 1)` and `(cut, T, 1 -> 0)`. AllenNLP's built-in uses
+`cut = floor(T * cut_frac)`; flooring it at one update for `cut_frac > 0` means a short
+triangle still reaches its peak instead of starting the decay below it.
+
+The whole schedule is a sequence of stages:
+
+* With gradual unfreezing over `L` layer groups, each of the first `L - 1` stages is a
+  triangle of its own: one epoch each (AllenNLP's rule), or `stage_updates` updates each.
+* The main triangle then spans the rest of training, up to `num_epochs` epochs of the
+  planned length.
+
+The planned epoch length is the floored mean of the completed epochs (as in the built-in),
+else the configured length (stretched while the first epoch runs longer), else unknown.
+While it is unknown the main stage runs the *open warm-up* `1 - 1/sqrt(t)`, the one curve
+in the schedule: it starts on the floor, never falls and never reaches the peak, so it
+needs no guess of the length. Whenever an epoch end moves the planned end of the main
+triangle (the first epoch's length becomes known, or differs from the configured one, or
+epoch lengths vary), the rest is *re-planned* from where the fraction stands at that epoch
+end: before the peak, it rises to the peak at the new triangle's cut, but never faster than
+the new triangle's own warm-up (`1/cut` of the way per update), so a re-plan never makes the
+rate jump; after the peak, it falls linearly to the floor at the new end.
 """
 import math
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from bisect import bisect_left, bisect_right
+from typing import List, NamedTuple, Optional, Sequence
 
 
-def rate(base: float, fraction: float, ratio: float) -> float:
-    """The learning rate `fraction` of the way from `base / ratio` up to `base`."""
-    # Same operation order as AllenNLP's built-in, so equal inputs give equal floats.
-    return base * (1 + fraction * (ratio - 1)) / ratio
+class Piece(NamedTuple):
+    """The fraction runs linearly from `start_value` (after update `start`) to `end_value`
+    (at update `end`)."""
+
+    start: int
+    end: int
+    start_value: float
+    end_value: float
+
+
+class Plan:
+    """
+    The fraction of every update from some point on: `pieces` in order, then, from update
+    `open_from` on (if set), the open warm-up. Updates past the last piece keep its end value.
+    """
+
+    __slots__ = ("pieces", "ends", "open_from", "open_value")
+
+    def __init__(self, pieces: Sequence[Piece], open_from: Optional[int] = None, cut_frac: float = 0.1):
+        self.pieces = list(pieces)
+        self.ends = [piece.end for piece in self.pieces]
+        self.open_from = open_from
+        # With cut_frac 0 (no warm-up asked for) the open stage holds the peak instead.
+        self.open_value = 1.0 if cut_frac == 0 else None
+
+    def at(self, updates: int) -> float:
+        """The fraction for update number `updates` (1-based)."""
+        if self.open_from is not None and updates > self.open_from:
+            if self.open_value is not None:
+                return self.open_value
+            return open_warmup(updates - self.open_from)
+        index = bisect_left(self.ends, updates)
+        if index == len(self.ends):
+            return self.pieces[-1].end_value if self.pieces else 0.0
+        start, end, start_value, end_value = self.pieces[index]
+        if updates <= start:
+            return start_value
+        # For a triangle's pieces these are the built-in's `step / cut` and
+        # `1 - (step - cut) / (T - cut)`, so equal inputs give equal floats; and a piece
+        # lands exactly on its end value.
+        return start_value + (end_value - start_value) * ((updates - start) / (end - start))
 
 
 def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
-    """`rate` of each of `bases`, with the part that depends on `fraction` worked out once."""
+    """The learning rate `fraction` of the way from `base / ratio` up to `base`, per base."""
     rise = 1 + fraction * (ratio - 1)
-    # `base * rise / ratio` is `rate`'s operation order, so the floats are identical.
+    # `base * rise / ratio` is the built-in's operation order, so the floats are identical.
     return [base * rise / ratio for base in bases]
 
 
 def warmup_updates(total: int, cut_frac: float) -> int:
-    """The update at which a triangle of `total` updates peaks (1 <= cut <= total)."""
+    """The update (counted from the triangle's start) at which a triangle of `total` peaks."""
+    if cut_frac == 0:
+        return 0
     return min(total, max(1, int(total * cut_frac)))
 
 
-def triangle(step: int, total: int, cut_frac: float) -> float:
-    """
-    Fraction of update `step` (1-based; 0 is "before training") in a triangle of `total`
-    updates. Steps past the end stay on the floor.
-    """
-    return Plan(0, total, cut_frac, cut=warmup_updates(total, cut_frac)).at(step)
+def triangle(start: int, total: int, cut_frac: float) -> List[Piece]:
+    """The pieces of a triangle of `total` updates that starts after update `start`."""
+    if total <= 0:
+        return []
+    peak = start + warmup_updates(total, cut_frac)
+    end = start + total
+    pieces = []
+    if peak > start:
+        pieces.append(Piece(start, peak, 0.0, 1.0))
+    if end > peak:
+        pieces.append(Piece(peak, end, 1.0, 0.0))
+    return pieces
 
 
 def open_warmup(step: int) -> float:
     """
-    Fraction of update `step` while the length of the first epoch is still unknown.
-
-    `1 - 1/sqrt(step)`: starts on the floor, never decreases and never reaches the peak
-    (50% of the way after 4 updates, 90% after 100, 99% after 10,000), so it needs no
-    guess of the epoch's length. Once that length is known the schedule continues with
-    `replanned_triangle`.
+    Fraction of update `step` of a stage whose length is not known yet: `1 - 1/sqrt(step)`
+    (50% of the way after 4 updates, 90% after 100, 99% after 10,000).
     """
     return 0.0 if step <= 0 else 1 - 1 / math.sqrt(step)
 
 
-def replanned_triangle(
-    step: int, total: int, cut_frac: float, start: int, start_fraction: float
-) -> float:
+def replanned(
+    anchor: int, value: float, past_peak: bool, start: int, end: int, cut_frac: float
+) -> List[Piece]:
     """
-    A triangle of `total` updates whose first `start` updates ran on `open_warmup`.
+    The rest of a main triangle (from update `start` to `end`) continued from `value` at
+    update `anchor`: up to the peak, rising no faster than the triangle's own warm-up (unless
+    the triangle ends first), then down to the floor at `end`; or, past the peak already,
+    straight down to the floor.
+    """
+    if end <= anchor:
+        return [Piece(anchor, anchor, 0.0, 0.0)]
+    cut = warmup_updates(end - start, cut_frac)
+    if past_peak or value >= 1.0 or cut == 0:
+        return [Piece(anchor, end, value, 0.0)]
+    # Rising (1 - value) at the warm-up's slope of 1/cut per update takes this many updates.
+    catch_up = math.ceil((1.0 - value) * cut - 1e-9)
+    peak = min(max(start + cut, anchor + catch_up, anchor + 1), end)
+    pieces = [Piece(anchor, peak, value, 1.0)]
+    if end > peak:
+        pieces.append(Piece(peak, end, 1.0, 0.0))
+    return pieces
 
-    From `(start, start_fraction)` the fraction rises linearly to the peak at the
-    triangle's own cut (or at the next update, if the cut has already passed) and then
-    falls linearly to the floor at update `total`.
+
+def epoch_length(
+    epoch_ends: Sequence[int], configured: Optional[int], updates: int
+) -> Optional[int]:
     """
-    if step <= start:
-        return open_warmup(step)
-    if total <= start:
-        return 0.0
-    step = min(step, total)
-    peak = max(warmup_updates(total, cut_frac), start + 1)
-    if step < peak:
-        return start_fraction + (1 - start_fraction) * (step - start) / (peak - start)
-    if peak == total:
-        return 1.0
-    return 1 - (step - peak) / (total - peak)
+    The epoch length the schedule plans with: the floored mean length of the completed
+    epochs (as AllenNLP's built-in), else the configured length (stretched while the first
+    epoch runs longer), else None while the first epoch's length is unknown.
+    """
+    if epoch_ends:
+        return epoch_ends[-1] // len(epoch_ends)
+    if configured is None:
+        return None
+    return max(configured, updates)
+
+
+def stage(updates: int, epoch_ends: Sequence[int], freezing_stages: int, stage_updates: Optional[int]) -> int:
+    """
+    The stage that the update after `updates` belongs to: 0 .. `freezing_stages` - 1 while
+    layer groups are being unfrozen, `freezing_stages` once all are.
+    """
+    done = len(epoch_ends) if stage_updates is None else updates // stage_updates
+    return min(done, freezing_stages)
+
+
+def unfrozen_groups(stage_index: int, num_layer_groups: int) -> int:
+    """How many layer groups, counted from the top, train in stage `stage_index`."""
+    return min(stage_index + 1, num_layer_groups)
 
 
 def discriminative_factors(nonempty: Sequence[bool], decay_factor: float) -> List[float]:
@@ -96,83 +188,23 @@ def discriminative_factors(nonempty: Sequence[bool], decay_factor: float) -> Lis
     return factors
 
 
-def unfrozen_groups(epochs_done: int, num_layer_groups: int) -> int:
-    """How many layer groups, counted from the top, train in the epoch after `epochs_done`."""
-    return min(epochs_done + 1, num_layer_groups)
-
-
-def steps_per_epoch(
-    epoch_ends: Sequence[int], configured: Optional[int], updates: int
-) -> Optional[int]:
-    """
-    The epoch length the schedule plans with: the mean length of the completed epochs
-    (floored, as AllenNLP's built-in does), else the configured length (stretched if the
-    first epoch runs longer), else None while the first epoch's length is unknown.
-    """
-    if epoch_ends:
-        return epoch_ends[-1] // len(epoch_ends)
-    if configured is None:
-        return None
-    return max(configured, updates)
-
-
-# (update where the plan changed, fraction there, whether the peak was already behind)
-Anchor = Tuple[int, float, bool]
-
-
-class Plan(NamedTuple):
-    """
-    The shape of the schedule between two epoch ends: everything `fraction` needs besides
-    the update count. Working it out walks the completed epochs, so the scheduler does it
-    once per epoch and then only evaluates `at(updates)` per update.
-    """
-
-    origin: int  # the update the current triangle (or open warm-up) counts from
-    total: Optional[int]  # updates in the current triangle; None: length unknown
-    cut_frac: float
-    anchor: Optional[Anchor] = None  # where a re-planned triangle continues from
-    # The last update count the plan holds for; None: until the next epoch end. Only a
-    # configured first epoch that runs long stretches the plan update by update.
-    valid_through: Optional[int] = None
-    cut: int = 0  # the triangle's peak, `warmup_updates(total, cut_frac)`; unused with an anchor
-
-    def at(self, updates: int) -> float:
-        """The fraction of the way from floor to peak for update number `updates`."""
-        step = updates - self.origin
-        if self.total is None:
-            return open_warmup(step)
-        if self.anchor is not None:
-            return _continued(step, self.total, self.cut_frac, self.anchor)[0]
-        # The triangle, evaluated here rather than in a helper: this runs once per update.
-        total, cut = self.total, self.cut
-        if total <= 0:
-            return 0.0
-        if step < 0:  # clamp to [0, total] (plain comparisons cost less than min/max)
-            step = 0
-        elif step > total:
-            step = total
-        if step < cut:
-            return step / cut
-        if cut == total:  # cut_frac = 1 (or a one-update triangle): pure warm-up
-            return 1.0
-        return 1 - (step - cut) / (total - cut)
-
-
-def fraction(
+def plan(
     updates: int,
     epoch_ends: Sequence[int],
     num_epochs: int,
     configured_steps_per_epoch: Optional[int],
     cut_frac: float,
-    freezing_epochs: int = 0,
-) -> float:
+    freezing_stages: int = 0,
+    stage_updates: Optional[int] = None,
+) -> Plan:
     """
-    The fraction of the way from floor to peak for update number `updates`.
+    The `Plan` that holds for the updates after `updates` until the next epoch end (or, in a
+    first epoch longer than the configured length, until the next update).
 
     # Parameters
 
     updates : `int`
-        Updates applied so far, including the one this fraction is for (0 = none yet).
+        Updates applied so far (0 = none yet).
     epoch_ends : `Sequence[int]`
         The value of `updates` at the end of each completed epoch.
     num_epochs : `int`
@@ -181,74 +213,54 @@ def fraction(
         The configured epoch length, `None` when unknown.
     cut_frac : `float`
         Fraction of each triangle spent warming up.
-    freezing_epochs : `int`, optional (default = `0`)
-        With gradual unfreezing, the number of epochs (`layer groups - 1`) that each run
-        their own one-epoch triangle before one triangle spans the rest of training.
+    freezing_stages : `int`, optional (default = `0`)
+        With gradual unfreezing, the number of stages (`layer groups - 1`) that each run
+        their own triangle before the main triangle spans the rest of training.
+    stage_updates : `Optional[int]`, optional (default = `None`)
+        The length of each freezing stage in updates; `None`: one epoch each.
     """
-    return plan(
-        updates, epoch_ends, num_epochs, configured_steps_per_epoch, cut_frac, freezing_epochs
-    ).at(updates)
+    length = epoch_length(epoch_ends, configured_steps_per_epoch, updates)
+    pieces: List[Piece] = []
+    if stage_updates is None:
+        if len(epoch_ends) < freezing_stages:
+            # Still unfreezing: this epoch is a triangle of its own.
+            start = epoch_ends[-1] if epoch_ends else 0
+            if length is None:
+                return Plan([], open_from=start, cut_frac=cut_frac)
+            return Plan(triangle(start, length, cut_frac))
+        main_start = epoch_ends[freezing_stages - 1] if freezing_stages else 0
+    else:
+        for index in range(freezing_stages):
+            pieces += triangle(index * stage_updates, stage_updates, cut_frac)
+        main_start = freezing_stages * stage_updates
 
-
-def plan(
-    updates: int,
-    epoch_ends: Sequence[int],
-    num_epochs: int,
-    configured_steps_per_epoch: Optional[int],
-    cut_frac: float,
-    freezing_epochs: int = 0,
-) -> Plan:
-    """The `Plan` that gives `fraction` of `updates`; same parameters as `fraction`."""
-    length = steps_per_epoch(epoch_ends, configured_steps_per_epoch, updates)
-    # The configured length of a first epoch is stretched by an epoch that runs longer.
-    valid_through = length if not epoch_ends and length is not None else None
-    epochs_done = len(epoch_ends)
-    if epochs_done < freezing_epochs:
-        # One triangle per epoch while layers are still being unfrozen.
-        epoch_start = epoch_ends[-1] if epoch_ends else 0
-        cut = 0 if length is None else warmup_updates(length, cut_frac)
-        return Plan(epoch_start, length, cut_frac, None, valid_through, cut)
-    start = epoch_ends[freezing_epochs - 1] if freezing_epochs else 0
+    # The main triangle as planned when it started: with the length known by the first
+    # epoch end after its start (a configured first epoch stretches up to there).
+    done = bisect_right(epoch_ends, main_start)
+    first_end = epoch_ends[done] if done < len(epoch_ends) else updates
+    length = epoch_length(epoch_ends[:done], configured_steps_per_epoch, first_end)
     if length is None:
-        return Plan(start, None, cut_frac)
-    anchor: Optional[Anchor] = None
-    planned_from = freezing_epochs
-    if configured_steps_per_epoch is None and freezing_epochs == 0:
-        # The first epoch ran on the open warm-up; continue from where it left off.
-        anchor, planned_from = (epoch_ends[0], open_warmup(epoch_ends[0]), False), 1
-
-    def planned_total(epochs_done: int, at_update: int) -> int:
-        planned = steps_per_epoch(epoch_ends[:epochs_done], configured_steps_per_epoch, at_update)
-        return num_epochs * (planned or 0) - start
-
-    # An epoch whose length moves the mean re-plans the rest of the triangle from where the
-    # schedule stands at that epoch's end, so the warm-up never falls and the decay never rises.
-    first_end = epoch_ends[planned_from] if len(epoch_ends) > planned_from else updates
-    total = planned_total(planned_from, first_end)
-    for done in range(planned_from + 1, len(epoch_ends) + 1):
-        at_update = epoch_ends[done] if done < len(epoch_ends) else updates
-        replanned = planned_total(done, at_update)
-        if replanned != total:
-            at = epoch_ends[done - 1] - start
-            value, past_peak = _continued(at, total, cut_frac, anchor)
-            anchor, total = (at, value, past_peak), replanned
-    return Plan(start, total, cut_frac, anchor, valid_through, warmup_updates(total, cut_frac))
-
-
-def _continued(
-    step: int, total: int, cut_frac: float, anchor: Optional[Anchor]
-) -> Tuple[float, bool]:
-    """The fraction at `step` of a triangle of `total` updates, and whether it has peaked."""
-    if anchor is None:
-        return triangle(step, total, cut_frac), step >= warmup_updates(total, cut_frac)
-    start, start_fraction, past_peak = anchor
-    if step <= start:
-        return start_fraction, past_peak
-    if total <= start:
-        return 0.0, True
-    if past_peak:
-        # Already decaying: fall linearly from here to the floor at the new end.
-        step = min(step, total)
-        return start_fraction * (1 - (step - start) / (total - start)), True
-    value = replanned_triangle(step, total, cut_frac, start, start_fraction)
-    return value, step >= max(warmup_updates(total, cut_frac), start + 1)
+        if done == len(epoch_ends):
+            return Plan(pieces, open_from=main_start, cut_frac=cut_frac)
+        # The open warm-up ran until the first epoch end; continue from where it stands.
+        anchor = epoch_ends[done]
+        done += 1
+        end = num_epochs * (anchor // done)
+        value = 1.0 if cut_frac == 0 else open_warmup(anchor - main_start)
+        main = replanned(anchor, value, cut_frac == 0, main_start, end, cut_frac)
+    else:
+        end = num_epochs * length
+        main = triangle(main_start, end - main_start, cut_frac) or [
+            Piece(main_start, main_start, 0.0, 0.0)
+        ]
+    # Every later epoch end that moves the planned end re-plans the rest from there.
+    for completed in range(done + 1, len(epoch_ends) + 1):
+        moved = num_epochs * (epoch_ends[completed - 1] // completed)
+        if moved == end:
+            continue
+        anchor = epoch_ends[completed - 1]
+        rising = [piece.end for piece in main if piece.end_value > piece.start_value]
+        past_peak = not rising or anchor >= rising[-1]
+        value = Plan(main).at(anchor)
+        main, end = replanned(anchor, value, past_peak, main_start, moved, cut_frac), moved
+    return Plan(pieces + main)

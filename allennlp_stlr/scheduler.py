@@ -1,20 +1,22 @@
 """
 `SlantedTriangular`: the AllenNLP `LearningRateScheduler` registered as "slanted_triangular".
 
-The class owns the progress counters (updates applied, where each epoch ended), asks
-`allennlp_stlr.schedule` for the fraction of the current update, and applies the
-resulting learning rates and the gradual-unfreezing `requires_grad` flags to the optimizer.
+The class owns the progress counters (updates applied, where each epoch ended, the base
+rates it scales), asks `allennlp_stlr.schedule` for the fraction of the current update, and
+applies the resulting learning rates and the gradual-unfreezing `requires_grad` flags to the
+optimizer.
 """
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
     LearningRateScheduler,
 )
 
-from allennlp_stlr import checks, schedule
+from allennlp_stlr import checks, group_labels, schedule
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -22,7 +24,32 @@ from allennlp_stlr.distributed import (
 
 logger = logging.getLogger(__name__)
 
-STATE_FORMAT = "allennlp_stlr.slanted_triangular/1"
+STATE_FORMAT = "allennlp_stlr.slanted_triangular/2"
+_OLD_STATE_FORMAT = "allennlp_stlr.slanted_triangular/1"
+
+
+class RequiresPlugin:
+    """
+    Stands in a checkpoint for the methods of AllenNLP's built-in "slanted_triangular".
+
+    The built-in's `load_state_dict` copies every key of a checkpoint into the instance, so it
+    would silently continue one of ours with its own fresh counters. Our `state_dict` therefore
+    carries this object under the names of the methods the trainer calls (`step_batch`, `step`):
+    copied in, it replaces them and stops the run with a message, before any update is made.
+    Our own `load_state_dict` ignores these keys.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise ConfigurationError(checks.REQUIRES_PLUGIN_MESSAGE)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RequiresPlugin)
+
+    def __hash__(self) -> int:
+        return hash(RequiresPlugin)
+
+
+_GUARDED_METHODS = ("step_batch", "step", "get_values")
 
 
 class SlantedTriangular(LearningRateScheduler):
@@ -37,25 +64,32 @@ class SlantedTriangular(LearningRateScheduler):
              = 1 - (t - cut) / (T - cut)   otherwise
         lr(t) = base * (1 + p(t) * (ratio - 1)) / ratio
 
-    where `t` is the 1-based number of the optimizer update (`step_batch(t)` is called
-    before update `t`). With gradual unfreezing, epoch `e` (0-based) trains only the top
-    `e + 1` layer groups and runs its own one-epoch triangle; once every group is unfrozen,
-    one triangle spans the remaining updates. With discriminative fine-tuning, each
+    where `t` is the 1-based number of the optimizer update (`step_batch` is called before
+    update `t`); `cut_frac = 0` means no warm-up (`p(t) = 1 - t/T`, as AllenNLP's built-in).
+
+    With gradual unfreezing, the layer groups are unfrozen from the top, one per stage, and
+    each stage runs its own triangle; once every group is unfrozen, one triangle spans the
+    remaining updates. A stage is one epoch (AllenNLP's rule, the default) or, with
+    `unfreeze_every_num_updates = N`, N optimizer updates: stage k is updates kN+1 .. (k+1)N,
+    so unfreezing fits in a fraction of an epoch. With discriminative fine-tuning, each
     non-empty layer group's base rate is `decay_factor` times the one above it.
 
     Layer groups are the optimizer's `parameter_groups`, bottom layer first, followed by
     AllenNLP's default group for unmatched parameters (which must be empty with gradual
-    unfreezing; with discriminative fine-tuning alone it is the top group).
+    unfreezing; with discriminative fine-tuning alone it is the top group). Every param
+    group counts as one layer.
 
     When `num_steps_per_epoch` is unknown (a data loader without a length), the first epoch
     warms up along `1 - 1/sqrt(t)` of the way to the peak, and the rest of the triangle is
-    planned from that epoch's length once it ends: linearly up to the peak, then down to
-    `base / ratio` at the last update.
+    planned from that epoch's length once it ends. When an epoch's length moves the planned
+    end (unknown or misconfigured `num_steps_per_epoch`, varying epoch lengths), the rest is
+    re-planned from where the rate stands, rising no faster than a warm-up does.
 
     Note that with this schedule, early stopping should typically be avoided.
 
     Registered as a `LearningRateScheduler` with name "slanted_triangular", replacing
-    AllenNLP's built-in class of that name.
+    AllenNLP's built-in class of that name, and reachable without a plugins file as
+    `"type": "allennlp_stlr.SlantedTriangular"`.
 
     # Parameters
 
@@ -65,7 +99,8 @@ class SlantedTriangular(LearningRateScheduler):
         The total number of epochs for which the model should be trained.
     num_steps_per_epoch : `Optional[int]`, optional (default = `None`)
         The number of steps (optimizer updates) per training epoch. The trainer passes the
-        data loader's length (divided by gradient accumulation steps) when it is known.
+        data loader's length (divided by gradient accumulation steps) when it is known; a
+        value written in the config wins over it, so leave it out.
     cut_frac : `float`, optional (default = `0.1`)
         The fraction of the steps to increase the learning rate; 0 = decay only,
         1 = warm-up only.
@@ -79,8 +114,11 @@ class SlantedTriangular(LearningRateScheduler):
     discriminative_fine_tuning : `bool`, optional (default = `False`)
         Whether discriminative fine-tuning (different learning rates per layer) is used.
     decay_factor : `float`, optional (default = `0.38`)
-        The decay factor by which the learning rate is reduced with discriminative
+        The factor (at most 1) by which the learning rate is reduced with discriminative
         fine-tuning when going a layer deeper.
+    unfreeze_every_num_updates : `Optional[int]`, optional (default = `None`)
+        With gradual unfreezing, unfreeze the next layer group every this many optimizer
+        updates instead of at every epoch end.
 
     # Example
 
@@ -106,6 +144,7 @@ class SlantedTriangular(LearningRateScheduler):
         gradual_unfreezing: bool = False,
         discriminative_fine_tuning: bool = False,
         decay_factor: float = 0.38,
+        unfreeze_every_num_updates: Optional[int] = None,
     ) -> None:
         checks.check_hyperparameters(
             num_epochs,
@@ -116,12 +155,16 @@ class SlantedTriangular(LearningRateScheduler):
             discriminative_fine_tuning,
             decay_factor,
         )
+        checks.check_unfreezing_interval(unfreeze_every_num_updates, gradual_unfreezing)
         sizes = [_group_size(group) for group in optimizer.param_groups]
-        self._layer_groups = checks.layer_groups(
-            sizes, gradual_unfreezing, discriminative_fine_tuning
+        checks.check_layer_groups(
+            sizes,
+            gradual_unfreezing,
+            discriminative_fine_tuning,
+            names=[group_labels.names_of(group["params"]) for group in optimizer.param_groups],
+            labels=[group.get("name", "") for group in optimizer.param_groups],
         )
-        if gradual_unfreezing:
-            checks.check_epochs_cover_groups(num_epochs, len(self._layer_groups))
+        self._layer_groups = checks.layer_group_indices(sizes, gradual_unfreezing)
         super().__init__(optimizer, last_epoch)
         self.last_epoch = last_epoch + 1
 
@@ -132,17 +175,26 @@ class SlantedTriangular(LearningRateScheduler):
         self.gradual_unfreezing = gradual_unfreezing
         self.discriminative_fine_tuning = discriminative_fine_tuning
         self.decay_factor = decay_factor
+        self.unfreeze_every_num_updates = unfreeze_every_num_updates
+        if gradual_unfreezing:
+            checks.check_stages_fit(
+                num_epochs,
+                self.num_steps_per_epoch,
+                len(self._layer_groups),
+                unfreeze_every_num_updates,
+            )
+        self._factors = [1.0] * len(sizes)
         if discriminative_fine_tuning:
-            factors = schedule.discriminative_factors([size > 0 for size in sizes], decay_factor)
-            self.base_values = [base * f for base, f in zip(self.base_values, factors)]
+            self._factors = schedule.discriminative_factors([s > 0 for s in sizes], decay_factor)
         checks.warn_unknown_epoch_length(self.num_steps_per_epoch)
 
-        # The progress counters: all the state there is.
+        # The progress counters and the rates they scale: all the state there is.
         self._updates = 0  # updates of this schedule so far (t)
-        self._offset: Optional[int] = None  # trainer's update count before our first one
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
-        # Derived from the counters, not state: re-worked out whenever an epoch ends.
+        self._set_bases([float(base) for base in self.base_values])
+        # Derived from the counters, not state: re-worked out when its key changes.
         self._plan: Optional[schedule.Plan] = None
+        self._plan_key: Optional[tuple] = None
 
         self._apply_freezing()
         if gradual_unfreezing:
@@ -150,51 +202,90 @@ class SlantedTriangular(LearningRateScheduler):
         self._apply_rates()
         self._log_groups("start")
 
+    @classmethod
+    def from_params(  # type: ignore[override]
+        cls,
+        params: Params,
+        constructor_to_call: Optional[Callable[..., Any]] = None,
+        constructor_to_inspect: Optional[Callable[..., Any]] = None,
+        **extras: Any,
+    ) -> "SlantedTriangular":
+        """`FromParams.from_params`, after checks that need the config's own values: AllenNLP
+        turns `true` into 1 for an `int` setting, and reports a misspelled key without a hint."""
+        checks.check_config_block(params.as_dict(quiet=True))
+        return super().from_params(  # type: ignore[misc]
+            params=params,
+            constructor_to_call=constructor_to_call,
+            constructor_to_inspect=constructor_to_inspect,
+            **extras,
+        )
+
     # ----------------------------------------------------------------- derived values
     @property
-    def freezing_epochs(self) -> int:
-        """Epochs that run their own triangle while layers are being unfrozen."""
+    def freezing_stages(self) -> int:
+        """Stages that run their own triangle while layers are being unfrozen."""
         return len(self._layer_groups) - 1 if self.gradual_unfreezing else 0
+
+    @property
+    def freezing_current(self) -> bool:
+        """Whether some layer group is frozen now (as the built-in's attribute)."""
+        return self.gradual_unfreezing and self._stage() < self.freezing_stages
+
+    @property
+    def last_batch_num_total(self) -> int:
+        """Updates applied so far (as the built-in's attribute)."""
+        return self._updates
+
+    @property
+    def batch_num_total_epoch_end(self) -> List[int]:
+        """0, then the update count at each epoch end (as the built-in's attribute)."""
+        return [0] + self._epoch_ends
 
     def get_values(self) -> List[float]:
         """The learning rate of each param group for the current update."""
-        plan = self._plan
-        if plan is None or (plan.valid_through is not None and self._updates > plan.valid_through):
-            plan = self._plan = schedule.plan(
+        configured = self.num_steps_per_epoch
+        key = (
+            len(self._epoch_ends),
+            schedule.epoch_length(self._epoch_ends, configured, self._updates),
+        )
+        if key != self._plan_key:
+            self._plan = schedule.plan(
                 self._updates,
                 self._epoch_ends,
                 self.num_epochs,
-                self.num_steps_per_epoch,
+                configured,
                 self.cut_frac,
-                self.freezing_epochs,
+                self.freezing_stages,
+                self.unfreeze_every_num_updates,
             )
-        return schedule.rates(self.base_values, plan.at(self._updates), self.ratio)
+            self._plan_key = key
+        return schedule.rates(self.base_values, self._plan.at(self._updates), self.ratio)
 
     def trainable(self) -> List[bool]:
-        """Whether each param group trains in the current epoch."""
+        """Whether each param group trains in the next update."""
         flags = [True] * len(self.optimizer.param_groups)
         if self.gradual_unfreezing:
-            top = schedule.unfrozen_groups(len(self._epoch_ends), len(self._layer_groups))
+            top = schedule.unfrozen_groups(self._stage(), len(self._layer_groups))
             for position, index in enumerate(self._layer_groups):
                 flags[index] = position >= len(self._layer_groups) - top
         return flags
 
     # ----------------------------------------------------------------- trainer API
     def step_batch(self, batch_num_total: Optional[int] = None) -> None:
-        """Set the learning rates for update `batch_num_total` (1-based, called before it)."""
-        if batch_num_total is None:
-            self._updates += 1
-            if self._offset is None:
-                self._offset = 0
-        else:
-            if self._offset is None:
-                # A later phase of `combined` sees the trainer's global count.
-                self._offset = max(0, batch_num_total - 1)
-            self._updates = batch_num_total - self._offset
-        # `_apply_rates`, inlined: this runs before every optimizer update.
-        field = self.param_group_field
-        for group, lr in zip(self.optimizer.param_groups, self.get_values()):
-            group[field] = lr
+        """
+        Set the learning rates for the next update (called before it). Updates are counted
+        here: the trainer's `batch_num_total` differs between distributed workers after
+        `--recover`, and a later phase of `combined` sees the run's global count.
+        """
+        self._updates += 1
+        self._apply_rates()
+        every = self.unfreeze_every_num_updates
+        if every is not None and self._updates % every == 0:
+            if self._updates // every <= self.freezing_stages:
+                # The next update starts a new stage; requires_grad must be set before its
+                # backward pass, which comes before the next `step_batch`.
+                self._apply_freezing()
+                self._log_groups(f"after update {self._updates}")
 
     def step(self, metric: Optional[float] = None) -> None:
         """Mark the end of an epoch; with gradual unfreezing, unfreeze the next group."""
@@ -204,32 +295,44 @@ class SlantedTriangular(LearningRateScheduler):
             # building it. Not an epoch of ours.
             return
         self._epoch_ends.append(self._updates)
-        self._plan = None
         self.last_epoch += 1
-        if self.gradual_unfreezing and len(self._epoch_ends) <= self.freezing_epochs:
+        if len(self._epoch_ends) == 1:
+            checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
+        by_epochs = self.unfreeze_every_num_updates is None
+        if self.gradual_unfreezing and by_epochs and len(self._epoch_ends) <= self.freezing_stages:
             self._apply_freezing()
             self._log_groups(f"epoch {len(self._epoch_ends)}")
 
     def state_dict(self) -> Dict[str, Any]:
-        """The progress counters (independent copies); hyperparameters come from the config."""
-        return {
+        """
+        The progress counters and the base rates (independent copies): other hyperparameters
+        come from the config. The base rates are kept because inside AllenNLP's `combined`
+        scheduler they are the rates at the start of the phase, which the config does not
+        hold and `combined` overwrites when it rebuilds the phase on `--recover`.
+        """
+        state: Dict[str, Any] = {
             "format": STATE_FORMAT,
             "updates": self._updates,
-            "offset": self._offset,
             "epoch_ends": list(self._epoch_ends),
+            "base_lrs": list(self._bases),
         }
+        state.update({name: RequiresPlugin() for name in _GUARDED_METHODS})
+        return state
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """
         Restore progress from `state_dict()`, or from a checkpoint of AllenNLP's built-in
-        scheduler, then re-apply the learning rates and the freezing of the current epoch.
+        scheduler, then re-apply the learning rates and the freezing of the current stage.
         """
-        if state_dict.get("format") == STATE_FORMAT:
-            updates, offset = state_dict["updates"], state_dict["offset"]
-            epoch_ends = list(state_dict["epoch_ends"])
+        form = state_dict.get("format")
+        if form == STATE_FORMAT:
+            updates, epoch_ends = state_dict["updates"], list(state_dict["epoch_ends"])
+            self._set_bases(list(state_dict["base_lrs"]))
+        elif form == _OLD_STATE_FORMAT:
+            updates, epoch_ends = state_dict["updates"], list(state_dict["epoch_ends"])
         elif "batch_num_total_epoch_end" in state_dict:
             # The built-in's list starts with a 0 for its constructor's own `step()`.
-            updates, offset = max(0, state_dict["last_batch_num_total"]), 0
+            updates = max(0, state_dict["last_batch_num_total"])
             epoch_ends = list(state_dict["batch_num_total_epoch_end"][1:])
         else:
             raise ConfigurationError(
@@ -237,22 +340,34 @@ class SlantedTriangular(LearningRateScheduler):
                 f"written by a slanted_triangular scheduler (keys {sorted(state_dict)}). "
                 "Recover with the scheduler the run was started with, or start a new run."
             )
-        self._updates, self._offset, self._epoch_ends = updates, offset, epoch_ends
-        self._plan = None
+        self._updates, self._epoch_ends = updates, epoch_ends
+        self._plan_key = None
         self.last_epoch = len(epoch_ends)
         self._apply_freezing()
         self._apply_rates()
         self._log_groups(f"resumed after update {updates}")
 
     # ----------------------------------------------------------------- helpers
+    def _stage(self) -> int:
+        return schedule.stage(
+            self._updates, self._epoch_ends, self.freezing_stages, self.unfreeze_every_num_updates
+        )
+
+    def _set_bases(self, bases: List[float]) -> None:
+        self._bases = bases
+        self.base_values = [base * factor for base, factor in zip(bases, self._factors)]
+        for group, base in zip(self.optimizer.param_groups, bases):
+            group[self._initial_param_group_field] = base
+
     def _apply_rates(self) -> None:
         field = self.param_group_field
         for group, lr in zip(self.optimizer.param_groups, self.get_values()):
             group[field] = lr
 
     def _apply_freezing(self) -> None:
-        if not self.gradual_unfreezing:
-            return
+        # Without gradual unfreezing every parameter the optimizer holds trains: a phase of
+        # `combined` after a gradually unfrozen one must not inherit its frozen groups.
+        # (Parameters the config sets to `requires_grad: false` are not in the optimizer.)
         for group, flag in zip(self.optimizer.param_groups, self.trainable()):
             for param in group["params"]:
                 param.requires_grad = flag

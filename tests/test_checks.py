@@ -100,4 +100,8 @@ def test_empty_layer_group_is_a_warning(caplog):
     optimizer, _ = layered_optimizer(3, empty=[1])
     build(optimizer, num_epochs=3, gradual_unfreezing=True)
     messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert any("layer group 1 has no parameters" in m and "epoch of its own" in m for m in messages)
+    # Named by its regexes (the group's "name"), so the user sees which regex matched nothing.
+    assert any(
+        "layer group 1 (^layer1\\.) has no parameters" in m and "stage of its own" in m
+        for m in messages
+    )

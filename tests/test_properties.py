@@ -38,31 +38,42 @@ MODES = {
 # --------------------------------------------------------------------------- pure schedule
 @given(total=st.integers(1, 400), cut_frac=st.floats(0, 1))
 def test_triangle_rises_to_the_peak_then_falls_to_the_floor(total: int, cut_frac: float) -> None:
-    values = [schedule.triangle(t, total, cut_frac) for t in range(1, total + 1)]
+    plan = schedule.Plan(schedule.triangle(0, total, cut_frac))
+    values = [plan.at(t) for t in range(0, total + 1)]
     cut = schedule.warmup_updates(total, cut_frac)
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert values[cut - 1] == 1.0
-    assert values[:cut] == sorted(values[:cut])
-    assert values[cut - 1 :] == sorted(values[cut - 1 :], reverse=True)
+    assert values[cut] == 1.0
+    assert values[: cut + 1] == sorted(values[: cut + 1])
+    assert values[cut:] == sorted(values[cut:], reverse=True)
     if cut < total:
         assert values[-1] == 0.0
 
 
-@given(data=st.data(), total=st.integers(2, 400), cut_frac=st.floats(0, 1))
-def test_replanned_triangle_continues_the_open_warmup_up_to_the_peak(
-    data: st.DataObject, total: int, cut_frac: float
+@given(
+    data=st.data(),
+    total=st.integers(2, 400),
+    cut_frac=st.floats(0, 1),
+    past_peak=st.booleans(),
+)
+def test_replanned_rise_never_outpaces_a_warmup_and_ends_on_the_floor(
+    data: st.DataObject, total: int, cut_frac: float, past_peak: bool
 ) -> None:
-    start = data.draw(st.integers(1, total - 1), label="start")
-    values = [
-        schedule.replanned_triangle(t, total, cut_frac, start, schedule.open_warmup(start))
-        for t in range(1, total + 1)
-    ]
+    anchor = data.draw(st.integers(1, total - 1), label="anchor")
+    value = data.draw(st.floats(0, 1), label="value")
+    plan = schedule.Plan(schedule.replanned(anchor, value, past_peak, 0, total, cut_frac))
+    values = [plan.at(t) for t in range(anchor, total + 1)]
     peak = values.index(max(values))
+    assert values[0] == value
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert max(values) == 1.0
     assert values[: peak + 1] == sorted(values[: peak + 1])
     assert values[peak:] == sorted(values[peak:], reverse=True)
-    if peak + 1 < total:
+    cut = schedule.warmup_updates(total, cut_frac)
+    if not past_peak and cut and value < 1:
+        assert max(values) == 1.0
+        if peak < len(values) - 1:  # the peak came before the end
+            steps = [b - a for a, b in zip(values, values[1:])]
+            assert max(steps) <= 1 / cut + 1e-9  # no faster than the triangle's own warm-up
+    if peak < len(values) - 1 or past_peak:
         assert values[-1] == 0.0
 
 
@@ -79,10 +90,10 @@ def test_open_warmup_stays_below_the_peak(step: int) -> None:
     ratio=st.floats(1, 1e4),
 )
 def test_rate_lies_between_floor_and_peak(base: float, fraction: float, ratio: float) -> None:
-    lr = schedule.rate(base, fraction, ratio)
+    [lr] = schedule.rates([base], fraction, ratio)
     assert math.isfinite(lr)
-    assert schedule.rate(base, 0.0, ratio) == base / ratio
-    # rate() multiplies then divides: allow the last bit of rounding at the peak.
+    assert schedule.rates([base], 0.0, ratio) == [base / ratio]
+    # rates() multiplies then divides: allow the last bit of rounding at the peak.
     assert base / ratio <= lr <= base * (1 + 1e-12)
 
 
@@ -99,6 +110,7 @@ class Config:
     cut_frac: float
     ratio: float
     decay_factor: float
+    unfreeze_every: Optional[int] = None  # gradual unfreezing by updates instead of epochs
 
     @property
     def gradual(self) -> bool:
@@ -121,7 +133,18 @@ class Config:
             gradual_unfreezing=self.gradual,
             discriminative_fine_tuning=self.discriminative,
             decay_factor=self.decay_factor,
+            unfreeze_every_num_updates=self.unfreeze_every,
         )
+
+    def stage_starts(self) -> List[int]:
+        """Update index (0-based) at which each freezing stage and the main triangle start."""
+        freezing = len(self.configured_sizes) - 1 if self.gradual else 0
+        if self.unfreeze_every is not None:
+            return [k * self.unfreeze_every for k in range(freezing + 1)]
+        starts = [0]
+        for length in self.lengths[:freezing]:
+            starts.append(starts[-1] + length)
+        return starts
 
 
 def make_optimizer(sizes: List[int], lrs: List[float]) -> torch.optim.Optimizer:
@@ -146,12 +169,16 @@ def valid_configs(draw: Any) -> Config:
     if not any(sizes) and not default:
         sizes[-1] = 1
     lrs = draw(st.lists(st.floats(1e-6, 1.0), min_size=n + 1, max_size=n + 1), label="lrs")
-    num_epochs = draw(st.integers(n if gradual else 1, 8), label="num_epochs")
+    every = draw(st.one_of(st.none(), st.integers(1, 6)), label="unfreeze every") if gradual else None
+    num_epochs = draw(st.integers(n if gradual and every is None else 1, 8), label="num_epochs")
     kind = draw(st.sampled_from(["known", "unknown", "varying"]), label="epoch length")
     if kind == "varying":
         lengths = draw(st.lists(st.integers(1, 25), min_size=num_epochs, max_size=num_epochs))
     else:
         lengths = [draw(st.integers(1, 25), label="length")] * num_epochs
+    if every is not None and (n - 1) * every >= sum(lengths):
+        # Unfreezing must end before training does (checked when the length is known).
+        lengths = [max(lengths[0], (n - 1) * every // num_epochs + 1)] * num_epochs
     return Config(
         mode=mode,
         configured_sizes=sizes,
@@ -162,7 +189,8 @@ def valid_configs(draw: Any) -> Config:
         num_steps_per_epoch=lengths[0] if kind == "known" else None,
         cut_frac=draw(st.floats(0, 1), label="cut_frac"),
         ratio=draw(st.floats(1, 1000), label="ratio"),
-        decay_factor=draw(st.floats(1e-3, 3.0), label="decay_factor"),
+        decay_factor=draw(st.floats(1e-3, 1.0), label="decay_factor"),
+        unfreeze_every=every,
     )
 
 
@@ -196,22 +224,20 @@ def drive(config: Config) -> Trace:
     for epoch, length in enumerate(config.lengths):
         for _ in range(length):
             update += 1
-            scheduler.step_batch(update)
-            trace.lrs.append([group["lr"] for group in optimizer.param_groups])
+            # The flags this update's backward pass runs with, set before `step_batch`.
             trace.trainable.append(
                 [all(p.requires_grad for p in group["params"]) for group in optimizer.param_groups]
             )
+            scheduler.step_batch(update)
+            trace.lrs.append([group["lr"] for group in optimizer.param_groups])
             trace.epoch.append(epoch)
         scheduler.step()
     return trace
 
 
 def triangles(config: Config) -> List[Tuple[int, int]]:
-    """[first, last) update indices of each triangle: one per freezing epoch, then one."""
-    freezing = len(config.configured_sizes) - 1 if config.gradual else 0
-    starts = [0]
-    for length in config.lengths[:freezing]:
-        starts.append(starts[-1] + length)
+    """[first, last) update indices of each triangle: one per freezing stage, then one."""
+    starts = config.stage_starts()
     return list(zip(starts, starts[1:] + [sum(config.lengths)]))
 
 
@@ -272,7 +298,7 @@ def test_last_update_of_a_stable_known_length_run_is_on_the_floor(config: Config
         # Unknown length; warm-up only; or a one-update triangle, which peaks instead.
         return
     trace = drive(config)
-    assert trace.lrs[-1] == [schedule.rate(peak, 0.0, config.ratio) for peak in peaks(config)]
+    assert trace.lrs[-1] == schedule.rates(peaks(config), 0.0, config.ratio)
     assert trace.lrs[-1] == [peak / config.ratio for peak in peaks(config)]
 
 
@@ -289,18 +315,19 @@ def test_every_triangle_reaches_the_peak_once_the_epoch_length_is_known(config: 
         if config.num_steps_per_epoch is None and trace.epoch[last - 1] == 0:
             continue  # still inside the first epoch of unknown length: open warm-up
         reached = [max(lrs[g] for lrs in trace.lrs[first:last]) for g in range(len(top))]
-        assert reached == [schedule.rate(peak, 1.0, config.ratio) for peak in top]
+        assert reached == schedule.rates(top, 1.0, config.ratio)
 
 
 @given(config=valid_configs())
-def test_gradual_unfreezing_trains_one_more_group_from_the_top_each_epoch(config: Config) -> None:
+def test_gradual_unfreezing_trains_one_more_group_from_the_top_each_stage(config: Config) -> None:
     trace = drive(config)
     n = len(config.configured_sizes)
-    for flags, epoch in zip(trace.trainable, trace.epoch):
+    for update, (flags, epoch) in enumerate(zip(trace.trainable, trace.epoch), start=1):
         if not config.gradual:
             assert all(flags)
             continue
-        unfrozen = min(epoch + 1, n)
+        stage = epoch if config.unfreeze_every is None else (update - 1) // config.unfreeze_every
+        unfrozen = min(stage + 1, n)
         expected = [i >= n - unfrozen or not size for i, size in enumerate(config.configured_sizes)]
         assert flags == expected + [True]
 
@@ -322,7 +349,13 @@ INVALID = {
     ),
     "last_epoch": st.one_of(st.integers(max_value=-2), st.floats(-1, 5), _JUNK),
     "decay_factor": st.one_of(
-        st.floats(max_value=0), st.sampled_from([math.inf, -math.inf, math.nan]), _JUNK
+        st.floats(max_value=0),
+        st.floats(min_value=1, exclude_min=True),  # ULMFiT's divisor 2.6 written as a factor
+        st.sampled_from([math.inf, -math.inf, math.nan]),
+        _JUNK,
+    ),
+    "unfreeze_every_num_updates": st.one_of(
+        st.integers(max_value=0), st.floats(1, 10), st.booleans(), st.text(max_size=3)
     ),
 }
 
@@ -356,7 +389,7 @@ def test_gradual_unfreezing_with_fewer_epochs_than_groups_is_a_configuration_err
     n = len(config.configured_sizes)
     if not config.gradual or n < 2:
         return
-    kwargs = dict(config.kwargs(), num_epochs=n - 1)
+    kwargs = dict(config.kwargs(), num_epochs=n - 1, unfreeze_every_num_updates=None)
     optimizer = make_optimizer(config.configured_sizes + [0], config.lrs)
     error = _error(lambda: SlantedTriangular(optimizer, **kwargs))
     assert f"`num_epochs` = {n - 1} for {n} layer groups" in str(error)

@@ -14,7 +14,7 @@ from allennlp_stlr import schedule
         (10, 0.1, 1),
         (9, 0.1, 1),  # built-in: int(0.9) = 0, no warm-up; ours warms up over one update
         (1, 0.1, 1),
-        (50, 0.0, 1),  # decay only: peak at the first update
+        (50, 0.0, 0),  # decay only, as the built-in: the peak is before the first update
         (50, 1.0, 50),  # warm-up only: peak at the last update
     ],
 )
@@ -22,37 +22,64 @@ def test_warmup_updates(total, cut_frac, expected):
     assert schedule.warmup_updates(total, cut_frac) == expected
 
 
+P = schedule.Piece
+
+
 @pytest.mark.parametrize(
-    "step, total, cut_frac, expected",
+    "start, total, cut_frac, pieces",
     [
-        (0, 100, 0.1, 0.0),
-        (1, 100, 0.1, 0.1),
-        (5, 100, 0.1, 0.5),
-        (10, 100, 0.1, 1.0),
-        (55, 100, 0.1, 0.5),
-        (100, 100, 0.1, 0.0),
-        (150, 100, 0.1, 0.0),  # past the end: stays on the floor
-        (1, 5, 0.1, 1.0),  # short triangle: peak first
-        (3, 5, 0.1, 0.5),
-        (5, 5, 0.1, 0.0),
-        (1, 4, 0.0, 1.0),  # cut_frac 0
-        (4, 4, 0.0, 0.0),
-        (2, 4, 1.0, 0.5),  # cut_frac 1
-        (4, 4, 1.0, 1.0),
-        (1, 1, 0.1, 1.0),  # a one-update triangle is all peak
-        (3, 0, 0.1, 0.0),  # empty triangle
+        (0, 100, 0.1, [P(0, 10, 0.0, 1.0), P(10, 100, 1.0, 0.0)]),
+        (20, 10, 0.1, [P(20, 21, 0.0, 1.0), P(21, 30, 1.0, 0.0)]),  # short: peak first
+        (0, 4, 0.0, [P(0, 4, 1.0, 0.0)]),  # cut_frac 0: decay only
+        (0, 4, 1.0, [P(0, 4, 0.0, 1.0)]),  # cut_frac 1: warm-up only
+        (5, 1, 0.1, [P(5, 6, 0.0, 1.0)]),  # one update: all peak
+        (3, 0, 0.1, []),  # empty
     ],
 )
-def test_triangle(step, total, cut_frac, expected):
-    assert schedule.triangle(step, total, cut_frac) == pytest.approx(expected, abs=1e-12)
+def test_triangle_pieces(start, total, cut_frac, pieces):
+    assert schedule.triangle(start, total, cut_frac) == pieces
 
 
 @pytest.mark.parametrize(
-    "base, fraction, ratio, expected",
-    [(0.32, 0.0, 32, 0.01), (0.32, 1.0, 32, 0.32), (1.0, 0.5, 3, 2 / 3), (0.5, 0.3, 1, 0.5)],
+    "updates, expected",
+    [
+        (0, 0.0),
+        (1, 0.1),
+        (5, 0.5),
+        (10, 1.0),
+        (55, 0.5),
+        (100, 0.0),
+        (150, 0.0),  # past the end: the last piece's end value
+    ],
 )
-def test_rate(base, fraction, ratio, expected):
-    assert schedule.rate(base, fraction, ratio) == pytest.approx(expected, rel=1e-12)
+def test_plan_evaluates_its_pieces(updates, expected):
+    plan = schedule.Plan(schedule.triangle(0, 100, 0.1))
+    assert plan.at(updates) == pytest.approx(expected, abs=1e-12)
+
+
+def test_plan_floats_equal_the_builtin_formula():
+    total, cut = 37, 3
+    plan = schedule.Plan(schedule.triangle(0, total, 0.1))
+    for step in range(1, total + 1):
+        builtin = step / cut if step < cut else 1 - (step - cut) / (total - cut)
+        assert plan.at(step) == builtin  # the same floats, not approximately
+    decay = schedule.Plan(schedule.triangle(0, total, 0.0))
+    assert [decay.at(s) for s in range(1, total + 1)] == [
+        1 - s / total for s in range(1, total + 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    "bases, fraction, ratio, expected",
+    [
+        ([0.32], 0.0, 32, [0.01]),
+        ([0.32, 0.64], 1.0, 32, [0.32, 0.64]),
+        ([1.0], 0.5, 3, [2 / 3]),
+        ([0.5], 0.3, 1, [0.5]),
+    ],
+)
+def test_rates(bases, fraction, ratio, expected):
+    assert schedule.rates(bases, fraction, ratio) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -62,25 +89,24 @@ def test_open_warmup(step, expected):
     assert schedule.open_warmup(step) == pytest.approx(expected, abs=1e-12)
 
 
-def test_replanned_triangle_continues_from_the_open_warmup_to_peak_and_floor():
-    start, total = 10, 100  # first epoch of 10 updates, 10 epochs in all, cut at update 10
-    first = schedule.open_warmup(start)
-    values = [schedule.replanned_triangle(t, total, 0.1, start, first) for t in range(total + 1)]
-    assert values[: start + 1] == [schedule.open_warmup(t) for t in range(start + 1)]
-    # The configured cut (10) has passed: peak at the next update, then straight down.
-    assert values[start + 1] == 1.0
-    assert values[total] == 0.0
-    assert all(a >= b for a, b in zip(values[start + 1 :], values[start + 2 :]))
-
-
-def test_replanned_triangle_rises_linearly_to_a_later_cut():
-    start, total = 10, 200  # cut at update 20
-    first = schedule.open_warmup(start)
-    assert schedule.replanned_triangle(15, total, 0.1, start, first) == pytest.approx(
-        first + (1 - first) * 5 / 10
-    )
-    assert schedule.replanned_triangle(20, total, 0.1, start, first) == 1.0
-    assert schedule.replanned_triangle(200, total, 0.1, start, first) == 0.0
+@pytest.mark.parametrize(
+    "anchor, value, past_peak, start, end, cut_frac, pieces",
+    [
+        # Before the new cut (20): rise to it, then fall.
+        (10, 0.5, False, 0, 200, 0.1, [P(10, 20, 0.5, 1.0), P(20, 200, 1.0, 0.0)]),
+        # The cut (10) has passed at 77.6%: rise at 1/10 per update, 3 updates, not 1.
+        (20, 0.776, False, 0, 100, 0.1, [P(20, 23, 0.776, 1.0), P(23, 100, 1.0, 0.0)]),
+        # A configured 3088 per epoch where the data has 295: 9.6% at update 295; the
+        # re-planned cut (295) has passed, so the peak comes 267 updates later, not at 296.
+        (295, 295 / 3088, False, 0, 2950, 0.1, [P(295, 562, 295 / 3088, 1.0), P(562, 2950, 1.0, 0.0)]),
+        # Past the peak: straight down to the new end.
+        (30, 0.8, True, 0, 90, 0.1, [P(30, 90, 0.8, 0.0)]),
+        # The new end has already passed: the floor from here on.
+        (30, 0.8, True, 0, 25, 0.1, [P(30, 30, 0.0, 0.0)]),
+    ],
+)
+def test_replanned(anchor, value, past_peak, start, end, cut_frac, pieces):
+    assert schedule.replanned(anchor, value, past_peak, start, end, cut_frac) == pieces
 
 
 @pytest.mark.parametrize(
@@ -97,10 +123,23 @@ def test_discriminative_factors(nonempty, decay, expected):
 
 
 @pytest.mark.parametrize(
-    "epochs_done, groups, expected", [(0, 4, 1), (1, 4, 2), (3, 4, 4), (9, 4, 4)]
+    "updates, epoch_ends, freezing_stages, stage_updates, stage, unfrozen_of_4",
+    [
+        (0, [], 3, None, 0, 1),  # by epochs: the epoch count
+        (25, [10, 20], 3, None, 2, 3),
+        (95, [10, 20, 30, 40], 3, None, 3, 4),
+        (0, [], 3, 5, 0, 1),  # by updates: the update count
+        (4, [], 3, 5, 0, 1),
+        (5, [], 3, 5, 1, 2),  # after update 5, update 6 starts stage 1
+        (14, [12], 3, 5, 2, 3),
+        (500, [100], 3, 5, 3, 4),
+    ],
 )
-def test_unfrozen_groups(epochs_done, groups, expected):
-    assert schedule.unfrozen_groups(epochs_done, groups) == expected
+def test_stage_and_unfrozen_groups(
+    updates, epoch_ends, freezing_stages, stage_updates, stage, unfrozen_of_4
+):
+    assert schedule.stage(updates, epoch_ends, freezing_stages, stage_updates) == stage
+    assert schedule.unfrozen_groups(stage, 4) == unfrozen_of_4
 
 
 @pytest.mark.parametrize(
@@ -113,36 +152,52 @@ def test_unfrozen_groups(epochs_done, groups, expected):
         ([10, 21], 10, 25, 10),  # floored mean of completed epochs
     ],
 )
-def test_steps_per_epoch(epoch_ends, configured, updates, expected):
-    assert schedule.steps_per_epoch(epoch_ends, configured, updates) == expected
+def test_epoch_length(epoch_ends, configured, updates, expected):
+    assert schedule.epoch_length(epoch_ends, configured, updates) == expected
 
 
-# (updates, epoch_ends, num_epochs, configured, cut_frac, freezing_epochs) -> fraction
+# (updates, epoch_ends, num_epochs, configured, cut_frac, freezing_stages, stage_updates)
 FRACTIONS = [
     # Plain: one triangle of 4 * 10 = 40 updates, cut at 4.
-    ((2, [], 4, 10, 0.1, 0), 0.5),
-    ((4, [], 4, 10, 0.1, 0), 1.0),
-    ((22, [10, 20], 4, 10, 0.1, 0), 1 - 18 / 36),
-    ((40, [10, 20, 30], 4, 10, 0.1, 0), 0.0),
-    # Gradual unfreezing, 3 groups: epochs 0 and 1 are their own 10-update triangles.
-    ((1, [], 4, 10, 0.1, 2), 1.0),
-    ((10, [], 4, 10, 0.1, 2), 0.0),
-    ((11, [10], 4, 10, 0.1, 2), 1.0),
-    ((15, [10], 4, 10, 0.1, 2), 1 - 4 / 9),
+    ((2, [], 4, 10, 0.1, 0, None), 0.5),
+    ((4, [], 4, 10, 0.1, 0, None), 1.0),
+    ((22, [10, 20], 4, 10, 0.1, 0, None), 1 - 18 / 36),
+    ((40, [10, 20, 30], 4, 10, 0.1, 0, None), 0.0),
+    # cut_frac 0: 1 - t/T from the first update, as the built-in.
+    ((1, [], 4, 10, 0.0, 0, None), 1 - 1 / 40),
+    # Gradual unfreezing by epochs, 3 groups: epochs 0 and 1 are their own 10-update triangles.
+    ((1, [], 4, 10, 0.1, 2, None), 1.0),
+    ((10, [], 4, 10, 0.1, 2, None), 0.0),
+    ((11, [10], 4, 10, 0.1, 2, None), 1.0),
+    ((15, [10], 4, 10, 0.1, 2, None), 1 - 4 / 9),
     # ... then one triangle of 40 - 20 = 20 updates, cut at 2.
-    ((21, [10, 20], 4, 10, 0.1, 2), 0.5),
-    ((22, [10, 20], 4, 10, 0.1, 2), 1.0),
-    ((40, [10, 20, 30], 4, 10, 0.1, 2), 0.0),
-    # Unknown length: open warm-up, then the replanned triangle.
-    ((4, [], 4, None, 0.1, 0), 0.5),
-    ((40, [10, 20, 30], 4, None, 0.1, 0), 0.0),
-    ((4, [], 4, None, 0.1, 2), 0.5),
+    ((21, [10, 20], 4, 10, 0.1, 2, None), 0.5),
+    ((22, [10, 20], 4, 10, 0.1, 2, None), 1.0),
+    ((40, [10, 20, 30], 4, 10, 0.1, 2, None), 0.0),
+    # Gradual unfreezing by updates, 3 groups, every 5: two 5-update triangles (cut 1) ...
+    ((1, [], 4, 10, 0.1, 2, 5), 1.0),
+    ((3, [], 4, 10, 0.1, 2, 5), 0.5),
+    ((6, [], 4, 10, 0.1, 2, 5), 1.0),
+    ((10, [], 4, 10, 0.1, 2, 5), 0.0),
+    # ... then one of 40 - 10 = 30 updates (cut 3) from update 10, across epoch ends.
+    ((13, [10], 4, 10, 0.1, 2, 5), 1.0),
+    ((40, [10, 20, 30], 4, 10, 0.1, 2, 5), 0.0),
+    # ... and with the length unknown: the open warm-up after the stages.
+    ((6, [], 4, None, 0.1, 2, 3), 0.0),
+    ((10, [], 4, None, 0.1, 2, 3), 0.5),
+    # Unknown length: open warm-up, then the re-planned triangle.
+    ((4, [], 4, None, 0.1, 0, None), 0.5),
+    ((40, [10, 20, 30], 4, None, 0.1, 0, None), 0.0),
+    ((4, [], 4, None, 0.1, 2, None), 0.5),
+    # Unknown length with cut_frac 0: at the peak until the length is known, then decay.
+    ((4, [], 4, None, 0.0, 0, None), 1.0),
+    ((25, [10, 20], 4, None, 0.0, 0, None), 1 - 15 / 30),
 ]
 
 
 @pytest.mark.parametrize("args, expected", FRACTIONS)
-def test_fraction(args, expected):
-    assert schedule.fraction(*args) == pytest.approx(expected, abs=1e-12)
+def test_plan_fraction(args, expected):
+    assert schedule.plan(*args).at(args[0]) == pytest.approx(expected, abs=1e-12)
 
 
 def test_schedule_module_needs_neither_torch_nor_allennlp():

@@ -10,7 +10,7 @@ from typing import List, Optional
 import torch
 from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
@@ -34,16 +34,17 @@ def build(optimizer: torch.optim.Optimizer, **config: object) -> LearningRateSch
 def expected_rates(
     scheduler: LearningRateScheduler, epoch_ends: List[int], updates: int
 ) -> List[float]:
-    """The rates the pure functions give from the counters alone."""
-    fraction = schedule.fraction(
+    """The rates the pure functions give from the counters alone, planned afresh."""
+    plan = schedule.plan(
         updates,
         epoch_ends,
         scheduler.num_epochs,
         scheduler.num_steps_per_epoch,
         scheduler.cut_frac,
-        scheduler.freezing_epochs,
+        scheduler.freezing_stages,
+        scheduler.unfreeze_every_num_updates,
     )
-    return [schedule.rate(base, fraction, scheduler.ratio) for base in scheduler.base_values]
+    return schedule.rates(scheduler.base_values, plan.at(updates), scheduler.ratio)
 
 
 scenarios = st.fixed_dictionaries(
@@ -57,6 +58,7 @@ scenarios = st.fixed_dictionaries(
         "gradual_unfreezing": st.booleans(),
         "discriminative_fine_tuning": st.booleans(),
         "resume_after_epoch": st.integers(0, 7),
+        "unfreeze_every_num_updates": st.one_of(st.none(), st.integers(1, 6)),
     }
 )
 
@@ -67,7 +69,11 @@ def test_rates_equal_the_pure_schedule_at_every_update(scenario: dict) -> None:
     layer_groups = scenario["layer_groups"]
     num_epochs = layer_groups + scenario["extra_epochs"]
     configured: Optional[int] = scenario["configured"]
+    every = scenario["unfreeze_every_num_updates"] if scenario["gradual_unfreezing"] else None
+    if every is not None and configured is not None:
+        assume((layer_groups - 1) * every < num_epochs * configured)
     config = {
+        "unfreeze_every_num_updates": every,
         "num_epochs": num_epochs,
         "num_steps_per_epoch": configured,
         "cut_frac": scenario["cut_frac"],
