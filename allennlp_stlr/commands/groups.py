@@ -1,6 +1,7 @@
 """
 `allennlp stlr-groups CONFIG`: build the config's model and print a `parameter_groups` block,
-one layer group per layer, bottom to top, covering every trainable parameter once.
+one layer group per layer, bottom to top, covering every trainable parameter once (found by
+`allennlp_stlr.preview.suggest`).
 
     allennlp stlr-groups configs/transformer_classifier.jsonnet
     python -m allennlp_stlr groups configs/transformer_classifier.jsonnet
@@ -8,15 +9,12 @@ one layer group per layer, bottom to top, covering every trainable parameter onc
 import argparse
 import logging
 import sys
-from typing import List
 
 from allennlp.commands.subcommand import Subcommand
-from allennlp.common import Params
 
-from allennlp_stlr import layer_groups
 from allennlp_stlr.commands.errors import add_traceback_argument, reports_configuration_errors
-from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.experiment import load_params
+from allennlp_stlr.preview.suggest import format_suggestion, suggest_groups
 
 DESCRIPTION = (
     "Build the experiment's model and print a parameter_groups block for its optimizer: one "
@@ -39,23 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def suggest_groups(params: Params) -> List[layer_groups.LayerGroup]:
-    """Layer groups for the config's model, from its trainable parameters' names."""
-    model, _ = build_model(params)
-    return layer_groups.suggest(
-        [(name, p.numel()) for name, p in model.named_parameters() if p.requires_grad]
-    )
-
-
 def print_groups(args: argparse.Namespace) -> None:
     """Print the suggested block for `args.config` (with `args.overrides`)."""
     logging.getLogger("allennlp.common.params").setLevel(logging.WARNING)
-    groups = suggest_groups(load_params(args.config, args.overrides))
-    sys.stdout.write(
-        f"// {len(groups)} layer groups for the model of {args.config}; with "
-        f"gradual_unfreezing, train at least {len(groups)} epochs.\n"
-    )
-    sys.stdout.write(layer_groups.format_parameter_groups(groups) + "\n")
+    suggestion = suggest_groups(load_params(args.config, args.overrides))
+    sys.stdout.write(format_suggestion(suggestion) + "\n")
 
 
 run = reports_configuration_errors("stlr-groups")(print_groups)

@@ -481,7 +481,7 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
         text=True,
     )
     assert alias.returncode == 0 and alias.stdout == done.stdout
-    assert done.stdout.startswith("// 4 layer groups for the model of fixtures/experiment.jsonnet")
+    assert done.stdout.startswith("// 4 layer groups, bottom to top, found by running one training")
     groups = json.loads(_jsonnet.evaluate_snippet("suggested", "{" + done.stdout + "}"))[
         "parameter_groups"
     ]
@@ -522,7 +522,7 @@ def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
         printed[command] = run(module + [command, config, "-o", overrides], tmp_path)
         assert printed[command] == run([ALLENNLP, subcommand, config, "-o", overrides], ROOT)
     assert "6 epochs x 5 updates = 30 updates" in printed["preview"]
-    assert printed["groups"].startswith("// 4 layer groups for the model of")
+    assert printed["groups"].startswith("// 4 layer groups, bottom to top")
 
     from allennlp_stlr.resources import libsonnet_path
 
