@@ -1,11 +1,13 @@
 """`SlantedTriangular` under the trainer's call order: drop-in equality and the fixes."""
 import logging
+import math
 import random
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 import torch
 from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as Builtin,
@@ -51,8 +53,9 @@ def drive(
     for length in epoch_lengths:
         for _ in range(length):
             update += 1
+            flags = [p.requires_grad for p in params]  # what this update's backward pass uses
             scheduler.step_batch(update)
-            seen.append(([g["lr"] for g in optimizer.param_groups], [p.requires_grad for p in params]))
+            seen.append(([g["lr"] for g in optimizer.param_groups], flags))
         scheduler.step(None)
     return seen
 
@@ -233,3 +236,200 @@ def test_logs_a_table_at_the_start_and_at_each_unfreezing_stage(caplog):
     assert [row.split()[4] for row in start_rows[:3]] == ["^layer0\\.", "^layer1\\.", "^layer2\\."]
     assert [float(row.split()[2]) for row in start_rows[:3]] == pytest.approx([0.025, 0.05, 0.1])
     assert [row.split()[3] for row in tables[-1].splitlines()[2:]] == ["trainable"] * 4
+
+
+# ----------------------------------------------------------------- unfreezing by updates
+def _stlr(t: int, total: int, cut_frac: float = 0.1) -> float:
+    """ULMFiT's fraction for update t (1-based) of a triangle of `total` updates."""
+    cut = max(1, int(total * cut_frac))
+    return t / cut if t < cut else 1 - (t - cut) / (total - cut)
+
+
+def test_unfreezing_every_n_updates_gives_each_stage_its_own_triangle():
+    # 3 layer groups, 2 epochs x 10 updates, a new group every 3 updates: stages of 3 updates
+    # (updates 1-3 train the top group, 4-6 the top two), then one triangle of 14 updates.
+    optimizer, params = layered_optimizer(3)
+    scheduler = build(
+        optimizer, num_epochs=2, num_steps_per_epoch=10, gradual_unfreezing=True,
+        unfreeze_every_num_updates=3,
+    )
+    seen = drive(scheduler, optimizer, params, [10, 10])
+    fractions = [_stlr(t, 3) for t in (1, 2, 3)] * 2 + [_stlr(t, 14) for t in range(1, 15)]
+    assert [lr[2] for lr, _ in seen] == pytest.approx(
+        [0.1 * (1 + f * 31) / 32 for f in fractions], rel=1e-12
+    )
+    flags = [f for _, f in seen]
+    assert flags[:3] == [[False, False, True]] * 3
+    assert flags[3:6] == [[False, True, True]] * 3
+    assert flags[6:] == [[True, True, True]] * 14
+
+
+def test_unfreezing_by_updates_needs_no_more_epochs_than_the_updates_require():
+    # 8 layer groups in 2 epochs: by epochs this is a ConfigurationError; by updates it fits.
+    optimizer, params = layered_optimizer(8)
+    with pytest.raises(ConfigurationError, match="`num_epochs` = 2 for 8 layer groups"):
+        build(optimizer, num_epochs=2, num_steps_per_epoch=30, gradual_unfreezing=True)
+    scheduler = build(
+        optimizer, num_epochs=2, num_steps_per_epoch=30, gradual_unfreezing=True,
+        unfreeze_every_num_updates=4,
+    )
+    seen = drive(scheduler, optimizer, params, [30, 30])
+    assert [sum(f) for _, f in seen[::4]][:8] == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_unfreezing_by_updates_with_an_unknown_epoch_length():
+    optimizer, params = layered_optimizer(3)
+    scheduler = build(
+        optimizer, num_epochs=3, num_steps_per_epoch=None, gradual_unfreezing=True,
+        unfreeze_every_num_updates=2,
+    )
+    seen = drive(scheduler, optimizer, params, [10, 10, 10])
+    assert [sum(f) for _, f in seen[:6]] == [1, 1, 2, 2, 3, 3]
+    top = [lr[2] for lr, _ in seen]
+    # After the stages (update 4), the open warm-up until the first epoch ends (update 10).
+    assert top[4:10] == pytest.approx(
+        [0.1 * (1 + (1 - 1 / math.sqrt(t)) * 31) / 32 for t in range(1, 7)], rel=1e-12
+    )
+    assert max(top[10:]) == pytest.approx(0.1)
+    assert top[-1] == pytest.approx(0.1 / 32)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(unfreeze_every_num_updates=3), "has no effect without `gradual_unfreezing`"),
+        (dict(gradual_unfreezing=True, unfreeze_every_num_updates=0), "must be a positive integer"),
+        (dict(gradual_unfreezing=True, unfreeze_every_num_updates=10), "takes 20 updates, but"),
+    ],
+)
+def test_unfreezing_interval_errors(config, message):
+    optimizer, _ = layered_optimizer(3)
+    with pytest.raises(ConfigurationError, match=message):
+        build(optimizer, num_epochs=2, num_steps_per_epoch=10, **config)
+
+
+# ----------------------------------------------------------------- counting, checkpoints
+def test_updates_are_counted_not_taken_from_the_trainer():
+    # After `--recover` on uneven distributed shards, workers pass different batch numbers.
+    rates = []
+    for numbers in (range(1, 21), range(7, 27)):
+        optimizer, _ = layered_optimizer(1)
+        scheduler = build(optimizer, num_epochs=2, num_steps_per_epoch=10)
+        rates.append([])
+        for n in numbers:
+            scheduler.step_batch(n)
+            rates[-1].append(optimizer.param_groups[0]["lr"])
+    assert rates[0] == rates[1]
+
+
+def test_builtin_refuses_to_continue_our_checkpoint():
+    optimizer, params = layered_optimizer(3)
+    ours = build(optimizer, num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
+    drive(ours, optimizer, params, [5])
+    state = torch.load(_roundtrip(ours.state_dict()))  # as the checkpoint stores it
+    other, _ = layered_optimizer(3)
+    builtin = Builtin(other, num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
+    builtin.load_state_dict(state)
+    with pytest.raises(ConfigurationError, match=r"written by allennlp_stlr.*\.allennlp_plugins"):
+        builtin.step_batch(6)
+    # Ours continues it, and ignores the guard entries.
+    again, _ = layered_optimizer(3)
+    resumed = build(again, num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
+    resumed.load_state_dict(state)
+    resumed.step_batch(6)
+    assert again.param_groups[2]["lr"] == pytest.approx(0.1 * (1 + _stlr(1, 5) * 31) / 32)
+
+
+def _roundtrip(state):
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def ulmfit_then_plain(optimizer: torch.optim.Optimizer) -> LearningRateScheduler:
+    """`combined`: 3 epochs of gradual unfreezing and discriminative rates, then 2 plain."""
+    return LearningRateScheduler.from_params(
+        optimizer=optimizer,
+        params=Params(
+            {
+                "type": "combined",
+                "num_steps_per_epoch": 4,
+                "schedulers": [
+                    [3, {"type": "slanted_triangular", "gradual_unfreezing": True,
+                         "discriminative_fine_tuning": True, "decay_factor": 0.5}],
+                    [2, {"type": "slanted_triangular"}],
+                ],
+            }
+        ),
+    )
+
+
+def test_combined_resumes_exactly_from_every_update_and_unfreezes_in_a_plain_phase():
+    lengths = [4] * 5
+    optimizer, params = layered_optimizer(3)
+    reference = drive(ulmfit_then_plain(optimizer), optimizer, params, lengths)
+    assert all(flags == [True] * 3 for _, flags in reference[12:])  # the plain phase trains all
+    for stop in range(1, 20):
+        # Train to `stop`, checkpoint, build everything anew and continue, as `--recover` does.
+        optimizer, params = layered_optimizer(3)
+        combined = ulmfit_then_plain(optimizer)
+        seen = []
+        for update in range(1, stop + 1):
+            flags = [p.requires_grad for p in params]
+            combined.step_batch(update)
+            seen.append(([g["lr"] for g in optimizer.param_groups], flags))
+            if update % 4 == 0:
+                combined.step(None)
+        saved_optimizer, saved = optimizer.state_dict(), combined.state_dict()
+        optimizer, params = layered_optimizer(3)
+        combined = ulmfit_then_plain(optimizer)
+        optimizer.load_state_dict(saved_optimizer)
+        combined.load_state_dict(torch.load(_roundtrip(saved)))
+        for update in range(stop + 1, 21):
+            flags = [p.requires_grad for p in params]
+            combined.step_batch(update)
+            seen.append(([g["lr"] for g in optimizer.param_groups], flags))
+            if update % 4 == 0:
+                combined.step(None)
+        for update, (got, want) in enumerate(zip(seen, reference), start=1):
+            assert got[0] == pytest.approx(want[0], rel=1e-12), (stop, update)
+            assert got[1] == want[1], (stop, update)
+
+
+# ----------------------------------------------------------------- config mistakes
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(num_epochs=True), "`num_epochs` must be a number, got True"),
+        (dict(num_epochs=3, cut_fraction=0.2), "unknown setting `cut_fraction`. Did you mean `cut_frac`?"),
+        (dict(num_epochs=3, gradual_unfreezin=True), "Did you mean `gradual_unfreezing`?"),
+        (
+            dict(num_epochs=3, discriminative_fine_tuning=True, decay_factor=2.6),
+            r"`decay_factor` = 2.6 would give each lower layer group a HIGHER rate.*write 0.3846",
+        ),
+    ],
+)
+def test_config_mistakes_are_configuration_errors(config, message):
+    optimizer, _ = layered_optimizer(3)
+    with pytest.raises(ConfigurationError, match=message):
+        build(optimizer, **config)
+
+
+def test_configured_length_the_data_does_not_match_warns_and_replans_without_a_jump(caplog):
+    # allennlp-models' BoolQ config: num_steps_per_epoch 3088, where the data gives 295.
+    optimizer, params = layered_optimizer(1)
+    scheduler = build(optimizer, num_epochs=10, num_steps_per_epoch=3088)
+    with caplog.at_level(logging.WARNING):
+        rates = [lr[0] for lr, _ in drive(scheduler, optimizer, params, [295] * 10)]
+    warnings = [r.getMessage() for r in caplog.records if "is 3088, but" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "has 295 optimizer updates" in warnings[0]
+    assert "Remove `num_steps_per_epoch`" in warnings[0]
+    # Update 296 continues from 9.6% of the way; the peak comes at 562, not at 296.
+    steps = [b / a for a, b in zip(rates, rates[1:])]
+    assert max(steps[294:]) < 1.1
+    assert rates.index(max(rates)) == 561
+    assert rates[-1] == pytest.approx(0.1 / 32)
