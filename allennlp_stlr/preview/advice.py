@@ -8,7 +8,7 @@ surface as its `ConfigurationError`.
 """
 from typing import List
 
-from allennlp_stlr import layer_groups
+from allennlp_stlr import checks, layer_groups
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
 from allennlp_stlr.preview.experiment import Experiment, group_labels
 
@@ -44,13 +44,7 @@ def _steps_per_epoch(experiment: Experiment) -> List[str]:
     measured = experiment.updates_per_epoch
     if configured is None or configured == measured:
         return []
-    return [
-        f"learning_rate_scheduler.num_steps_per_epoch = {configured}, but each epoch makes "
-        f"{measured} updates ({experiment.steps_source}): epoch 0 follows a triangle planned "
-        f"for {configured} updates per epoch, and the schedule is re-planned from the measured "
-        "length when that epoch ends. Remove `num_steps_per_epoch` from the scheduler block "
-        "so the trainer passes its own count."
-    ]
+    return [checks.length_mismatch_message(configured, measured)]
 
 
 def _unused_parameters(experiment: Experiment) -> List[str]:
