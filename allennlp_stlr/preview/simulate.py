@@ -35,7 +35,7 @@ class Preview:
 
     experiment: Experiment
     lr: np.ndarray  # (updates, groups) learning rate of update t+1
-    trainable: np.ndarray  # (updates, groups) bool, during update t+1
+    trainable: np.ndarray  # (updates, groups) bool: which groups update t+1 trains
     epoch: np.ndarray  # (updates,) 0-based epoch of each update
     peak: List[float]  # each group's base rate after discriminative decay
     floor: List[float]
@@ -116,10 +116,11 @@ def simulate(experiment: Experiment) -> Preview:
     for _ in range(epochs):
         for _ in range(per_epoch):
             t += 1
-            scheduler.step_batch(t)
-            # Recorded per update: freezing may change inside an epoch.
-            lr[t - 1] = [g["lr"] for g in groups]
+            # The flags of update t are those of its backward pass, which comes before
+            # `step_batch(t)`; recorded per update, as freezing may change inside an epoch.
             trainable[t - 1] = [p.requires_grad for p in flags]
+            scheduler.step_batch(t)
+            lr[t - 1] = [g["lr"] for g in groups]
         scheduler.step(None)
     peak = list(scheduler.base_values)
     return Preview(

@@ -25,6 +25,7 @@ from allennlp_stlr import __main__ as entry
 from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
 from allennlp_stlr.preview.advice import config_warnings
 from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
+from allennlp_stlr.preview.render import format_table
 from allennlp_stlr.preview.simulate import Preview, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,20 @@ LAZY: Dict[str, Any] = {"data_loader": {"batch_size": 16, "max_instances_in_memo
 # A configured epoch length the data do not have (10 batches of 16): epoch 0 follows the
 # configured one, and the scheduler re-plans from the measured one when it ends.
 MISCONFIGURED: Dict[str, Any] = {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}}
+
+
+# Gradual unfreezing every 3 updates instead of every epoch (5 updates): the next group
+# starts training inside an epoch.
+BY_UPDATES: Dict[str, Any] = {
+    **ULMFIT,
+    "trainer": {
+        **ULMFIT["trainer"],
+        "learning_rate_scheduler": {
+            **ULMFIT["trainer"]["learning_rate_scheduler"],
+            "unfreeze_every_num_updates": 3,
+        },
+    },
+}
 
 
 def merged(*overrides: Dict[str, Any]) -> Dict[str, Any]:
@@ -132,6 +147,11 @@ def lazy_run(tmp_path_factory: Any) -> Dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def by_updates_run(tmp_path_factory: Any) -> Dict[str, Any]:
+    return train(tmp_path_factory, "by_updates", BY_UPDATES)
+
+
+@pytest.fixture(scope="module")
 def misconfigured_run(tmp_path_factory: Any) -> Dict[str, Any]:
     return train(tmp_path_factory, "misconfigured", MISCONFIGURED)
 
@@ -196,6 +216,26 @@ def test_preview_of_a_loader_without_length_equals_training(lazy_run: Dict[str, 
     assert experiment.updates_per_epoch == 10
     assert experiment.steps_source == "10 batches counted (the data loader has no length)"
     assert_matches_trace(simulate(experiment), lazy_run["trace"])
+
+
+@pytest.mark.allennlp_train
+def test_unfreezing_every_n_updates_equals_training(by_updates_run: Dict[str, Any]) -> None:
+    result = simulate(read_experiment(load(BY_UPDATES)))
+    assert_matches_trace(result, by_updates_run["trace"])
+
+
+def test_unfreezing_every_n_updates_shows_each_stage() -> None:
+    result = simulate(read_experiment(load(BY_UPDATES)))
+    # Stages of 3 updates from the head down; the empty group takes updates 10-12.
+    first = {i: result.first_trainable_update(i) for i in (0, 2, 3, 4)}
+    assert first == {4: 1, 3: 4, 2: 7, 0: 13}
+    # A triangle per stage, then one over the remaining 18 updates (peak at int(18 * 0.1)).
+    assert result.peaks == [1, 4, 7, 10, 13]
+    table = format_table(result)
+    rows = {line.split()[1]: line for line in table.splitlines() if line[:5].strip().isdigit()}
+    assert "  update 13 (epoch 2)  " in rows["embedder"]
+    assert "  update 7 (epoch 1)  " in rows["encoder"]
+    assert "  update 4 (epoch 0)  " in rows["feedforward"]
 
 
 @pytest.mark.allennlp_train
