@@ -1,0 +1,284 @@
+"""
+The fenced blocks of README.md, docs/*.md and benchmarks/README.md run as written.
+
+Every fenced block is either run here (`RUN`: commands, configs, Python) or listed in
+`NOT_RUN` with the reason, and `test_every_block_is_run_or_listed_as_not_run` fails for a
+block that is neither, so a new block cannot escape. A `text` block right after a block
+that is run is that block's output: its lines must appear, in order, at the ends of the
+lines the block really prints (log lines carry a timestamp before them). Blocks are known
+by their file and their first line.
+
+Commands run from the repository root, as the README says, with this interpreter's
+`bin/` first on PATH: what `source .venv/bin/activate` gives.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+
+import _jsonnet
+import pytest
+from allennlp.common import Params
+from allennlp.commands.train import TrainModel
+
+import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
+from allennlp_stlr.scheduler import SlantedTriangular
+from tests.helpers import ROOT
+
+BIN = Path(sys.executable).parent
+DOCUMENTS = ["README.md", "benchmarks/README.md"] + sorted(
+    str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md")
+)
+LANGUAGES = {"sh", "bash", "jsonnet", "python", "text"}
+TIMEOUT_SECONDS = 600
+
+
+class Block(NamedTuple):
+    document: str
+    language: str
+    text: str
+
+    @property
+    def key(self) -> Tuple[str, str]:
+        return self.document, self.text.strip().splitlines()[0].strip()
+
+
+def blocks_of(document: str) -> List[Block]:
+    text = (ROOT / document).read_text()
+    found = re.findall(r"^```([^\n`]*)\n(.*?)^```\s*$", text, flags=re.S | re.M)
+    return [Block(document, language.strip(), body) for language, body in found]
+
+
+ALL_BLOCKS = [block for document in DOCUMENTS for block in blocks_of(document)]
+
+# Blocks deliberately not run, with the reason. (document, first line) -> reason
+NOT_RUN: Dict[Tuple[str, str], str] = {
+    ("README.md", "pip install .                                        # from the clone, into your environment"): (
+        "installs into the environment; tests/test_packaging.py builds the wheel with "
+        "`pip wheel --no-deps` and installs it into a fresh virtualenv"
+    ),
+    ("README.md", "make env"): (
+        "creates the .venv these tests run in; tests/test_setup.py tests tools/python.sh, "
+        "which make env uses to find a Python"
+    ),
+    ("README.md", "make test QUICK=1"): "runs the test suite, this test included",
+    ("README.md", "cut   = max(1, floor(T * cut_frac))        (0 when cut_frac = 0)"): (
+        "a formula, not a command; tests/test_schedule.py checks it "
+        "(test_plan_floats_equal_the_builtin_formula)"
+    ),
+    ("README.md", "allennlp_stlr/"): "the layout of the repository, not a command",
+    ("benchmarks/README.md", ".venv/bin/python -m benchmarks.recipes --estimate --jobs 2 --threads 1   # time one run per data set, project the total"): (
+        "trains transformer runs (minutes to hours); tests/benchmarks/test_smoke.py runs "
+        "the recipes benchmark on tiny inputs"
+    ),
+    ("benchmarks/README.md", "# a fixed, seeded, class-balanced split of the Rotten Tomatoes sentences"): (
+        "trains 45 transformer runs (about 45 minutes); tests/benchmarks/test_smoke.py runs "
+        "prepare_data and the ablation harness on tiny inputs"
+    ),
+}
+
+
+def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS) -> str:
+    """The block as a bash script from the repository root, in the activated environment."""
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        VIRTUAL_ENV=str(BIN.parent),
+        OMP_NUM_THREADS="1",
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", block.text],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{block.text}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def run_python(block: Block) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", block.text],
+        cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
+    assert done.returncode == 0, f"{block.text}\n{done.stderr}"
+    return done.stdout
+
+
+def check_classifier_ulmfit_config(block: Block) -> str:
+    """The README's config is configs/classifier_ulmfit.jsonnet, and AllenNLP builds it."""
+    shown = json.loads(_jsonnet.evaluate_snippet("README.md", block.text))
+    shipped = json.loads(_jsonnet.evaluate_file(str(ROOT / "configs" / "classifier_ulmfit.jsonnet")))
+    assert shown == shipped
+    return ""
+
+
+def build_as_allennlp_train(config: dict, serialization_dir: Path) -> TrainModel:
+    """Everything `allennlp train` builds before its first batch, from the repository root."""
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the config's data paths are relative to the root
+    try:
+        return TrainModel.from_params(
+            params=Params(config), serialization_dir=str(serialization_dir), local_rank=0
+        )
+    finally:
+        os.chdir(cwd)
+
+
+# Blocks that are run: (document, first line) -> (run it, marks)
+Runner = Callable[[Block], str]
+RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
+    ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, []),
+    ("README.md", "{"): (check_classifier_ulmfit_config, []),
+    ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp train configs/classifier_ulmfit.jsonnet -s runs/classifier_ulmfit -f"): (
+        run_shell,
+        [pytest.mark.allennlp_train],
+    ),
+    ("README.md", "import torch"): (run_python, []),
+}
+
+
+def expected_output(block: Block) -> Optional[Block]:
+    """The `text` block right after `block` in its document, if any."""
+    same = [b for b in ALL_BLOCKS if b.document == block.document]
+    index = same.index(block)
+    if index + 1 < len(same) and same[index + 1].language == "text":
+        return same[index + 1]
+    return None
+
+
+def assert_lines_appear_in_order(expected: Block, output: str) -> None:
+    lines = [line.rstrip() for line in output.splitlines()]
+    position = 0
+    for want in (line.rstrip() for line in expected.text.splitlines()):
+        if not want:
+            continue
+        while position < len(lines) and not lines[position].endswith(want):
+            position += 1
+        assert position < len(lines), f"not printed (in this order): {want!r}\n--- output:\n{output}"
+        position += 1
+
+
+def outputs() -> List[Block]:
+    return [out for b in ALL_BLOCKS if b.key in RUN for out in [expected_output(b)] if out]
+
+
+# ----------------------------------------------------------------- the bookkeeping
+def test_every_block_is_run_or_listed_as_not_run():
+    output_keys = {out.key for out in outputs()}
+    unknown = [
+        block.key
+        for block in ALL_BLOCKS
+        if block.key not in RUN and block.key not in NOT_RUN and block.key not in output_keys
+    ]
+    assert unknown == [], "add these blocks to RUN or NOT_RUN (with the reason)"
+    assert [b.key for b in ALL_BLOCKS if b.language not in LANGUAGES] == []
+
+
+def test_no_entry_is_left_over_from_a_block_that_is_gone():
+    keys = {block.key for block in ALL_BLOCKS}
+    assert sorted(set(RUN) - keys) == []
+    assert sorted(set(NOT_RUN) - keys) == []
+    assert set(RUN).isdisjoint(NOT_RUN)
+
+
+def test_first_lines_tell_the_blocks_apart():
+    keys = [block.key for block in ALL_BLOCKS]
+    assert len(keys) == len(set(keys))
+
+
+# ----------------------------------------------------------------- the blocks
+def _cases() -> List:
+    cases = []
+    for block in ALL_BLOCKS:
+        if block.key in RUN:
+            runner, marks = RUN[block.key]
+            cases.append(pytest.param(block, id=f"{block.document}:{block.key[1][:50]}", marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("block", _cases())
+def test_block_runs_and_prints_what_the_document_shows(block: Block):
+    runner, _ = RUN[block.key]
+    output = runner(block)
+    shown = expected_output(block)
+    if shown is not None:
+        assert_lines_appear_in_order(shown, output)
+
+
+# ----------------------------------------------------------------- key lines, beyond the shown output
+def test_preview_prints_the_table_header_and_every_group():
+    preview = next(b for b in ALL_BLOCKS if b.key[1].startswith("allennlp stlr-preview"))
+    output = run_shell(preview)
+    assert "group  name            params     peak lr    floor lr  unfrozen" in output
+    assert "update 61 (epoch 3)" in output
+
+
+def test_module_commands_named_in_the_readme_exist():
+    text = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"python -m allennlp_stlr (\w+)", text))
+    named |= set(re.findall(r"python -m allennlp_stlr ((?:\w+\|)+\w+)", text)[0].split("|"))
+    assert named == {"preview", "groups", "libsonnet"}
+    for command in sorted(named):
+        done = subprocess.run(
+            [sys.executable, "-m", "allennlp_stlr", command, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_libsonnet_copy_command_of_the_readme(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    copy = tmp_path / "stlr.libsonnet"
+    assert done.stdout.strip() == str(copy)
+    assert copy.read_text() == (ROOT / "allennlp_stlr" / "stlr.libsonnet").read_text()
+
+
+def test_readme_config_builds_our_scheduler_as_allennlp_train_does(tmp_path: Path):
+    block = next(b for b in ALL_BLOCKS if b.key == ("README.md", "{"))
+    config = json.loads(_jsonnet.evaluate_snippet("README.md", block.text))
+    train_loop = build_as_allennlp_train(config, tmp_path / "run")
+    scheduler = train_loop.trainer._learning_rate_scheduler
+    assert type(scheduler) is SlantedTriangular
+    assert scheduler.num_epochs == 10 and scheduler.num_steps_per_epoch == 20
+    flags = scheduler.trainable()
+    assert flags == [False, False, False, True, True]  # only the head (and the empty default)
+    assert scheduler.base_values == pytest.approx([0.03 * 0.6**3, 0.03 * 0.6**2, 0.03 * 0.6, 0.03, 0.03])
+
+
+def test_dotted_type_of_the_readme_builds_our_class():
+    from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+    import torch
+
+    text = (ROOT / "README.md").read_text()
+    assert '"type": "allennlp_stlr.SlantedTriangular"' in text
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    scheduler = LearningRateScheduler.from_params(
+        optimizer=optimizer,
+        params=Params({"type": "allennlp_stlr.SlantedTriangular", "num_epochs": 2}),
+        num_steps_per_epoch=5,
+    )
+    assert type(scheduler) is SlantedTriangular
+
+
+def test_call_order_example_ends_on_the_floor():
+    block = next(b for b in ALL_BLOCKS if b.key == ("README.md", "import torch"))
+    assert run_python(block).strip() == str(0.1 / 32)
