@@ -5,8 +5,8 @@ Nothing here knows about torch or AllenNLP. `plan` maps the progress counters (u
 applied so far, the update count at each epoch end) to a `Plan`: the schedule as a short
 list of straight-line `Piece`s, each moving the *fraction* of the way from the floor
 (`base / ratio`, fraction 0) to the peak (`base`, fraction 1) linearly between two update
-counts. The scheduler class owns the counters and turns fractions into learning rates with
-`rates`.
+counts. The scheduler class owns the counters and turns fractions into learning rates,
+`lr = base * (1 + fraction * (ratio - 1)) / ratio`.
 
 The triangle of Howard & Ruder (2018), eq. 3, with `t` counted from 1 as AllenNLP does:
 
@@ -56,14 +56,23 @@ class Plan:
     """
     The fraction of every update from some point on: `pieces` in order, then, from update
     `open_from` on (if set), the open warm-up. Updates past the last piece keep its end value.
+    The plan holds through update `holds_through`: until the next epoch end, except in a first
+    epoch that runs past its configured length, where each update stretches the plan.
     """
 
-    __slots__ = ("pieces", "ends", "open_from", "open_value")
+    __slots__ = ("pieces", "ends", "open_from", "open_value", "holds_through")
 
-    def __init__(self, pieces: Sequence[Piece], open_from: Optional[int] = None, cut_frac: float = 0.1):
+    def __init__(
+        self,
+        pieces: Sequence[Piece],
+        open_from: Optional[int] = None,
+        cut_frac: float = 0.1,
+        holds_through: float = math.inf,
+    ):
         self.pieces = list(pieces)
         self.ends = [piece.end for piece in self.pieces]
         self.open_from = open_from
+        self.holds_through = holds_through
         # With cut_frac 0 (no warm-up asked for) the open stage holds the peak instead.
         self.open_value = 1.0 if cut_frac == 0 else None
 
@@ -83,13 +92,6 @@ class Plan:
         # `1 - (step - cut) / (T - cut)`, so equal inputs give equal floats; and a piece
         # lands exactly on its end value.
         return start_value + (end_value - start_value) * ((updates - start) / (end - start))
-
-
-def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
-    """The learning rate `fraction` of the way from `base / ratio` up to `base`, per base."""
-    rise = 1 + fraction * (ratio - 1)
-    # `base * rise / ratio` is the built-in's operation order, so the floats are identical.
-    return [base * rise / ratio for base in bases]
 
 
 def warmup_updates(total: int, cut_frac: float) -> int:
@@ -198,8 +200,7 @@ def plan(
     stage_updates: Optional[int] = None,
 ) -> Plan:
     """
-    The `Plan` that holds for the updates after `updates` until the next epoch end (or, in a
-    first epoch longer than the configured length, until the next update).
+    The `Plan` for the updates after `updates`, until the next epoch end.
 
     # Parameters
 
@@ -220,6 +221,8 @@ def plan(
         The length of each freezing stage in updates; `None`: one epoch each.
     """
     length = epoch_length(epoch_ends, configured_steps_per_epoch, updates)
+    # A configured first epoch stretches the plan once it runs longer.
+    holds = math.inf if epoch_ends or length is None else float(length)
     pieces: List[Piece] = []
     if stage_updates is None:
         if len(epoch_ends) < freezing_stages:
@@ -227,7 +230,7 @@ def plan(
             start = epoch_ends[-1] if epoch_ends else 0
             if length is None:
                 return Plan([], open_from=start, cut_frac=cut_frac)
-            return Plan(triangle(start, length, cut_frac))
+            return Plan(triangle(start, length, cut_frac), holds_through=holds)
         main_start = epoch_ends[freezing_stages - 1] if freezing_stages else 0
     else:
         for index in range(freezing_stages):
@@ -241,7 +244,7 @@ def plan(
     length = epoch_length(epoch_ends[:done], configured_steps_per_epoch, first_end)
     if length is None:
         if done == len(epoch_ends):
-            return Plan(pieces, open_from=main_start, cut_frac=cut_frac)
+            return Plan(pieces, open_from=main_start, cut_frac=cut_frac, holds_through=holds)
         # The open warm-up ran until the first epoch end; continue from where it stands.
         anchor = epoch_ends[done]
         done += 1
@@ -263,4 +266,4 @@ def plan(
         past_peak = not rising or anchor >= rising[-1]
         value = Plan(main).at(anchor)
         main, end = replanned(anchor, value, past_peak, main_start, moved, cut_frac), moved
-    return Plan(pieces + main)
+    return Plan(pieces + main, holds_through=holds)

@@ -192,9 +192,8 @@ class SlantedTriangular(LearningRateScheduler):
         self._updates = 0  # updates of this schedule so far (t)
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
         self._set_bases([float(base) for base in self.base_values])
-        # Derived from the counters, not state: re-worked out when its key changes.
+        # Derived from the counters, not state: worked out again at each epoch end.
         self._plan: Optional[schedule.Plan] = None
-        self._plan_key: Optional[tuple] = None
 
         self._apply_freezing()
         if gradual_unfreezing:
@@ -243,23 +242,21 @@ class SlantedTriangular(LearningRateScheduler):
 
     def get_values(self) -> List[float]:
         """The learning rate of each param group for the current update."""
-        configured = self.num_steps_per_epoch
-        key = (
-            len(self._epoch_ends),
-            schedule.epoch_length(self._epoch_ends, configured, self._updates),
-        )
-        if key != self._plan_key:
-            self._plan = schedule.plan(
+        plan = self._plan
+        if plan is None or self._updates > plan.holds_through:
+            plan = self._plan = schedule.plan(
                 self._updates,
                 self._epoch_ends,
                 self.num_epochs,
-                configured,
+                self.num_steps_per_epoch,
                 self.cut_frac,
                 self.freezing_stages,
                 self.unfreeze_every_num_updates,
             )
-            self._plan_key = key
-        return schedule.rates(self.base_values, self._plan.at(self._updates), self.ratio)
+        # `base * rise / ratio` is the built-in's order of operations: equal floats.
+        ratio = self.ratio
+        rise = 1 + plan.at(self._updates) * (ratio - 1)
+        return [base * rise / ratio for base in self.base_values]
 
     def trainable(self) -> List[bool]:
         """Whether each param group trains in the next update."""
@@ -295,6 +292,7 @@ class SlantedTriangular(LearningRateScheduler):
             # building it. Not an epoch of ours.
             return
         self._epoch_ends.append(self._updates)
+        self._plan = None
         self.last_epoch += 1
         if len(self._epoch_ends) == 1:
             checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
@@ -341,7 +339,7 @@ class SlantedTriangular(LearningRateScheduler):
                 "Recover with the scheduler the run was started with, or start a new run."
             )
         self._updates, self._epoch_ends = updates, epoch_ends
-        self._plan_key = None
+        self._plan = None
         self.last_epoch = len(epoch_ends)
         self._apply_freezing()
         self._apply_rates()

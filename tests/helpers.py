@@ -80,3 +80,8 @@ def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
     return LearningRateScheduler.from_params(
         optimizer=optimizer, params=Params({"type": "slanted_triangular", **config})
     )
+
+
+def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
+    """ULMFiT's learning rates `fraction` of the way from `base / ratio` up to each base."""
+    return [base * (1 + fraction * (ratio - 1)) / ratio for base in bases]

@@ -23,6 +23,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
+from tests.helpers import rates
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,9 +91,9 @@ def test_open_warmup_stays_below_the_peak(step: int) -> None:
     ratio=st.floats(1, 1e4),
 )
 def test_rate_lies_between_floor_and_peak(base: float, fraction: float, ratio: float) -> None:
-    [lr] = schedule.rates([base], fraction, ratio)
+    [lr] = rates([base], fraction, ratio)
     assert math.isfinite(lr)
-    assert schedule.rates([base], 0.0, ratio) == [base / ratio]
+    assert rates([base], 0.0, ratio) == [base / ratio]
     # rates() multiplies then divides: allow the last bit of rounding at the peak.
     assert base / ratio <= lr <= base * (1 + 1e-12)
 
@@ -298,7 +299,7 @@ def test_last_update_of_a_stable_known_length_run_is_on_the_floor(config: Config
         # Unknown length; warm-up only; or a one-update triangle, which peaks instead.
         return
     trace = drive(config)
-    assert trace.lrs[-1] == schedule.rates(peaks(config), 0.0, config.ratio)
+    assert trace.lrs[-1] == rates(peaks(config), 0.0, config.ratio)
     assert trace.lrs[-1] == [peak / config.ratio for peak in peaks(config)]
 
 
@@ -315,7 +316,10 @@ def test_every_triangle_reaches_the_peak_once_the_epoch_length_is_known(config: 
         if config.num_steps_per_epoch is None and trace.epoch[last - 1] == 0:
             continue  # still inside the first epoch of unknown length: open warm-up
         reached = [max(lrs[g] for lrs in trace.lrs[first:last]) for g in range(len(top))]
-        assert reached == schedule.rates(top, 1.0, config.ratio)
+        # With cut_frac 0 (decay only, as the built-in: 1 - t/T) the peak lies before the
+        # first update, which is 1/T below it.
+        peak = 1.0 if config.cut_frac else 1 - 1 / (last - first)
+        assert reached == pytest.approx(rates(top, peak, config.ratio), rel=1e-12)
 
 
 @given(config=valid_configs())

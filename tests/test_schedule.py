@@ -70,19 +70,6 @@ def test_plan_floats_equal_the_builtin_formula():
 
 
 @pytest.mark.parametrize(
-    "bases, fraction, ratio, expected",
-    [
-        ([0.32], 0.0, 32, [0.01]),
-        ([0.32, 0.64], 1.0, 32, [0.32, 0.64]),
-        ([1.0], 0.5, 3, [2 / 3]),
-        ([0.5], 0.3, 1, [0.5]),
-    ],
-)
-def test_rates(bases, fraction, ratio, expected):
-    assert schedule.rates(bases, fraction, ratio) == pytest.approx(expected, rel=1e-12)
-
-
-@pytest.mark.parametrize(
     "step, expected", [(0, 0.0), (1, 0.0), (4, 0.5), (100, 0.9), (10_000, 0.99)]
 )
 def test_open_warmup(step, expected):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
 from allennlp_stlr import schedule
+from tests.helpers import rates
 
 
 def make_optimizer(layer_groups: int) -> torch.optim.Optimizer:
@@ -44,7 +45,7 @@ def expected_rates(
         scheduler.freezing_stages,
         scheduler.unfreeze_every_num_updates,
     )
-    return schedule.rates(scheduler.base_values, plan.at(updates), scheduler.ratio)
+    return rates(scheduler.base_values, plan.at(updates), scheduler.ratio)
 
 
 scenarios = st.fixed_dictionaries(
