@@ -76,6 +76,7 @@ class Dataset:
 
 
 DATASETS: Dict[str, Dataset] = {
+    # The cheaper first: the benchmark runs one data set after the other.
     "rt": Dataset("rotten_tomatoes", 480, 320, 1000, 64),
     "imdb": Dataset("imdb", 320, 160, 500, 128),
 }
@@ -110,6 +111,8 @@ def run_name(recipe: Recipe, value: float, seed: int) -> str:
 
 
 def config_params(recipe: Recipe) -> Params:
+    # The configs read the model folder from this external variable.
+    os.environ.setdefault("STLR_MODEL", str(model_dir()))
     return Params.from_file(str(CONFIGS / f"{recipe.config}.jsonnet"))
 
 
@@ -576,47 +579,56 @@ def run_benchmark(
         (out / "summary.md").write_text(markdown(summaries))
         return summaries
 
-    # 1. Search (seed 0), the cheaper data set's runs first within each recipe.
-    search_tasks = [
-        task(d, r, value, 0) for r in recipes for d in datasets for value in RECIPES[r].grid
-    ]
-    for result in _run_tasks(search_tasks, jobs, threads):
-        searches[(result["dataset"], result["recipe"])].append(result)
-    for key in keys:
-        chosen = select(searches[key], RECIPES[key[1]].grid)
-        finals[key] = [r for r in searches[key] if r["value"] == chosen]
-    report()
-    # 2. More seeds, one seed of every recipe and data set at a time, so a benchmark cut
-    # short still compares all of them on the same seeds.
-    seed_tasks = [
-        task(d, r, finals[(d, r)][0]["value"], seed)
-        for seed in range(1, seeds)
-        for d, r in keys
-    ]
-    for result in _run_tasks(seed_tasks, jobs, threads):
-        finals[(result["dataset"], result["recipe"])].append(result)
-        for key in keys:
-            finals[key].sort(key=lambda r: r["seed"])
+    # One data set after the other, the cheaper first, so that a benchmark cut short has
+    # whole comparisons on one data set rather than halves on two.
+    for dataset in datasets:
+        # 1. Search (seed 0), the recipes interleaved.
+        grid_size = max(len(RECIPES[r].grid) for r in recipes)
+        search_tasks = [
+            task(dataset, r, RECIPES[r].grid[i], 0)
+            for i in range(grid_size)
+            for r in recipes
+            if i < len(RECIPES[r].grid)
+        ]
+        for result in _run_tasks(search_tasks, jobs, threads):
+            searches[(dataset, result["recipe"])].append(result)
+        for r in recipes:
+            chosen = select(searches[(dataset, r)], RECIPES[r].grid)
+            finals[(dataset, r)] = [x for x in searches[(dataset, r)] if x["value"] == chosen]
         report()
+        # 2. More seeds, one seed of every recipe at a time, so that a benchmark cut short
+        # still compares all of them on the same seeds.
+        seed_tasks = [
+            task(dataset, r, finals[(dataset, r)][0]["value"], seed)
+            for seed in range(1, seeds)
+            for r in recipes
+        ]
+        for result in _run_tasks(seed_tasks, jobs, threads):
+            finals[(dataset, result["recipe"])].append(result)
+            finals[(dataset, result["recipe"])].sort(key=lambda x: x["seed"])
+            report()
     return report()
 
 
 def print_estimate(
     results: List[Dict[str, Any]], recipes: Sequence[str], seeds: int, jobs: int
 ) -> None:
-    """Projected time of the whole benchmark from one measured run per data set."""
-    total = 0.0
+    """Projected time of the whole benchmark from one measured run per data set: from the
+    wall time (under the load of the moment) and from the CPU time (if `jobs` cores were
+    free for it)."""
+    runs = sum(len(RECIPES[name].grid) + seeds - 1 for name in recipes)
+    wall = cpu = 0.0
     for r in results:
-        runs = sum(len(RECIPES[name].grid) + seeds - 1 for name in recipes)
-        total += runs * r["wall_seconds"]
+        wall += runs * r["wall_seconds"]
+        cpu += runs * r["cpu_seconds"]
         print(
             f"{r['dataset']}: one run {r['wall_seconds']:.0f} s wall, {r['cpu_seconds']:.0f} "
             f"CPU s; {runs} runs",
             flush=True,
         )
     print(
-        f"projected: {total / jobs / 60:.0f} minutes with --jobs {jobs} "
-        f"({total / 60:.0f} run-minutes)",
+        f"projected with --jobs {jobs}: {wall / jobs / 3600:.1f} h at this load, "
+        f"{cpu / jobs / 3600:.1f} h with {jobs} free cores ({cpu / 3600:.1f} CPU hours)",
         flush=True,
     )
 
@@ -639,8 +651,6 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
         "--estimate", action="store_true", help="time one run per data set and project"
     )
     args = parser.parse_args(argv)
-    # The configs read the model folder from this external variable.
-    os.environ.setdefault("STLR_MODEL", str(model_dir()))
     summaries = run_benchmark(
         args.out.resolve(), args.data.resolve(), args.datasets, args.recipes, args.seeds,
         args.epochs, args.jobs, args.threads, args.sizes, args.estimate,
