@@ -93,12 +93,13 @@ def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS) -> str:
         ["bash", "-e", "-c", block.text],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in the order it was written
         text=True,
         timeout=timeout,
     )
-    assert done.returncode == 0, f"{block.text}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    return done.stdout + done.stderr
+    assert done.returncode == 0, f"{block.text}\noutput:\n{done.stdout}"
+    return done.stdout
 
 
 def run_python(block: Block) -> str:
@@ -145,6 +146,11 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
         [pytest.mark.allennlp_train],
     ),
     ("README.md", "import torch"): (run_python, []),
+    ("docs/preview.md", """allennlp stlr-preview configs/classifier_ulmfit.jsonnet -o '{"trainer.patience": 2}'"""): (
+        run_shell,
+        [],
+    ),
+    ("docs/preview.md", "python -m allennlp_stlr libsonnet --copy-to runs/my_configs"): (run_shell, []),
 }
 
 
