@@ -168,7 +168,9 @@ def read_experiment(
     how_many = workers(config)
     if build is None:
         # Empty groups change discriminative decay and gradual unfreezing.
-        build = bool(scheduler.get("gradual_unfreezing") or scheduler.get("discriminative_fine_tuning"))
+        build = bool(
+            scheduler.get("gradual_unfreezing") or scheduler.get("discriminative_fine_tuning")
+        )
 
     model: Optional[Model] = None
     loader: Optional[DataLoader] = None

@@ -50,7 +50,8 @@ def format_table(preview: Preview) -> str:
         count = "?" if group.num_parameters is None else f"{group.num_parameters:,}"
         lines.append(
             f"{index:>5}  {labels[index]:<{width}}  {count:>11}  {preview.peak[index]:>10.4g}"
-            f"  {preview.floor[index]:>10.4g}  {unfrozen[index]:<{state}}  {_regexes(groups, index)}"
+            f"  {preview.floor[index]:>10.4g}  {unfrozen[index]:<{state}}"
+            f"  {_regexes(groups, index)}"
         )
     peaks = preview.peaks
     lines.append("")

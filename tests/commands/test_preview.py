@@ -579,7 +579,9 @@ def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
     assert (target / "stlr.libsonnet").read_text() == packaged.read_text()
 
 
-def test_libsonnet_copy_keeps_a_different_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_libsonnet_copy_keeps_a_different_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     mine = tmp_path / "stlr.libsonnet"
     mine.write_text("// edited\n")
     done = run_main(capsys, "libsonnet", "--copy-to", str(tmp_path))
