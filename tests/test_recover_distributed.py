@@ -172,9 +172,14 @@ def test_recover_ends_normally_and_redoes_the_updates_after_the_checkpoint(
 ) -> None:
     assert recovered.recovered.returncode == 0, recovered.recovered.stderr[-3000:]
     expected = [(e, b) for e, b in ALL_BATCHES if (e, b) > (2, 2)]
+    first = {}
     for rank in (0, 1):
         after = trace(recovered.run, rank)[recovered.lines_before[rank] :]
         assert [(line["epoch"], line["batch"]) for line in after] == expected
+        first[rank] = after[0]["update"]
+    # The situation under test: skipping epochs 0 and 1 and two batches of epoch 2, the
+    # trainer counted 6 batches per epoch on worker 0 (41 instances), 5 on worker 1.
+    assert first == {0: 6 + 6 + 2 + 1, 1: 5 + 5 + 2 + 1}
 
 
 @pytest.mark.allennlp_train
@@ -185,11 +190,13 @@ def test_every_worker_applies_the_uninterrupted_rates_and_flags_after_recover(
     for rank in (0, 1):
         merged = schedule_by_batch(trace(recovered.run, rank))
         wrong = {
-            key: (merged[key][0], uninterrupted[rank][key][0])
+            key: (merged[key], uninterrupted[rank][key])
             for key in ALL_BATCHES
             if merged[key] != uninterrupted[rank][key]
         }
-        assert not wrong, f"worker {rank}: (epoch, batch): (recovered lr, uninterrupted lr) {wrong}"
+        assert not wrong, (
+            f"worker {rank}, (epoch, batch): ((lr, trainable) recovered, uninterrupted) {wrong}"
+        )
 
 
 @pytest.mark.allennlp_train
