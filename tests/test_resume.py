@@ -40,6 +40,13 @@ MODES = {
     "gradual": {"gradual_unfreezing": True},
     "discriminative": {"discriminative_fine_tuning": True},
     "both": {"gradual_unfreezing": True, "discriminative_fine_tuning": True},
+    # A new layer group every 2 updates: the stages end inside epochs.
+    "gradual-by-updates": {"gradual_unfreezing": True, "unfreeze_every_num_updates": 2},
+    "both-by-updates": {
+        "gradual_unfreezing": True,
+        "discriminative_fine_tuning": True,
+        "unfreeze_every_num_updates": 3,
+    },
 }
 # Updates per epoch, and the num_steps_per_epoch the trainer passes (None: no len()).
 LENGTHS = {
