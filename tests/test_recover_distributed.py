@@ -76,7 +76,8 @@ def distributed_train(*args: str) -> "subprocess.CompletedProcess[str]":
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
-        pytest.fail(f"allennlp train {' '.join(args)} hung for {TIMEOUT_SECONDS} s:\n{stderr[-3000:]}")
+        command = " ".join(args)
+        pytest.fail(f"allennlp train {command} hung for {TIMEOUT_SECONDS} s:\n{stderr[-3000:]}")
     # The launcher is gone; give its workers a moment to be reaped, then none may be left.
     deadline = time.monotonic() + 10
     while live_members(process.pid) and time.monotonic() < deadline:

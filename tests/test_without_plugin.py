@@ -83,7 +83,9 @@ def test_recover_without_the_plugin_stops_and_says_how_to_load_it(tmp_path: Path
     # One message names the plugin and how to load it (not a path in a traceback).
     output = recovered.stdout + recovered.stderr
     told = [
-        line for line in output.splitlines() if "allennlp_stlr" in line and ".allennlp_plugins" in line
+        line
+        for line in output.splitlines()
+        if "allennlp_stlr" in line and ".allennlp_plugins" in line
     ]
     assert told, output[-3000:]
 
@@ -106,7 +108,8 @@ TYPES = [
 def test_a_dotted_type_trains_with_our_class_without_a_plugin_file(
     tmp_path: Path, scheduler_type: str, served_by: str, first_lr: float, announced: bool
 ) -> None:
-    params = absolute_paths(Params.from_file(str(ROOT / "fixtures" / "experiment.jsonnet")).as_dict(quiet=True))
+    experiment = Params.from_file(str(ROOT / "fixtures" / "experiment.jsonnet"))
+    params = absolute_paths(experiment.as_dict(quiet=True))
     params["trainer"]["num_epochs"] = ONE_EPOCH["num_epochs"]
     params["trainer"]["learning_rate_scheduler"] = {
         "type": scheduler_type,
