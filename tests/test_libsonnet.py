@@ -135,17 +135,28 @@ def test_scheduler_block_has_ulmfit_defaults_and_builds_ours() -> None:
     assert [p.requires_grad for p in params] == [False, False, True]
 
 
-def test_transformer_classifier_previews_one_group_per_epoch() -> None:
+@pytest.mark.parametrize(
+    "preset, gradual, discriminative",
+    [("stlr.ulmfitLstm()", True, True), ("stlr.transformer()", False, False)],
+)
+def test_presets(preset: str, gradual: bool, discriminative: bool) -> None:
+    block = evaluate(preset)
+    assert block["type"] == "slanted_triangular"
+    assert (block["cut_frac"], block["ratio"]) == (0.1, 32)
+    assert block["gradual_unfreezing"] is gradual
+    assert block["discriminative_fine_tuning"] is discriminative
+    assert block == evaluate("stlr.scheduler(gradualUnfreezing=%s, discriminativeFineTuning=%s)"
+                             % (str(gradual).lower(), str(discriminative).lower()))
+
+
+def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups() -> None:
     import_plugins()
     experiment = preview.read_experiment(preview.load_params(TRANSFORMER))
-    assert preview.config_warnings(experiment) == []
+    assert experiment.scheduler == evaluate("stlr.transformer()")
     names = [group.name for group in experiment.groups]
     assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
-    counts = [group.num_parameters for group in experiment.groups]
-    assert all(counts[:-1]) and counts[-1] == 0
     result = preview.simulate(experiment)
-    assert (experiment.num_epochs, experiment.updates_per_epoch) == (6, 10)
-    first = [int(result.epoch[np.argmax(result.trainable[:, i])]) for i in range(5)]
-    assert first == [4, 3, 2, 1, 0]
-    # Discriminative fine-tuning: each group 0.38 times the one above it.
-    assert result.peak[:5] == pytest.approx([1e-4 * 0.38**k for k in (4, 3, 2, 1, 0)])
+    assert (experiment.num_epochs, experiment.updates_per_epoch) == (4, 10)
+    assert result.trainable.all()  # no gradual unfreezing
+    assert result.peak[:5] == pytest.approx([1e-4] * 5)  # no discriminative rates
+    assert result.peaks == [4]  # one triangle over 40 updates, cut at 4
