@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import torch
@@ -37,7 +37,7 @@ UPDATES_PER_EPOCH = (INSTANCES // 2) // BATCH_SIZE  # 40 instances: 5 batches
 
 
 def two_worker_run(
-    tmp_path: Path, find_unused_parameters: bool
+    tmp_path: Path, find_unused_parameters: bool, scheduler: Optional[Dict[str, Any]] = None
 ) -> "subprocess.CompletedProcess[str]":
     train = tmp_path / "train.jsonl"
     lines = (ROOT / "fixtures" / "data" / "train.jsonl").read_text().splitlines()
@@ -53,6 +53,8 @@ def two_worker_run(
             },
         },
     }
+    if scheduler:
+        overrides.update({f"trainer.learning_rate_scheduler.{k}": v for k, v in scheduler.items()})
     return subprocess.run(
         [ALLENNLP, "train", str(RESUME_CONFIG), "-s", str(tmp_path / "run")]
         + ["-o", json.dumps(overrides)],
@@ -66,6 +68,7 @@ def read_lines(path: Path) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.allennlp_train
 def test_workers_with_uneven_shards_apply_identical_rates_and_flags(tmp_path: Path) -> None:
     done = two_worker_run(tmp_path, find_unused_parameters=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,6 +95,7 @@ def test_workers_with_uneven_shards_apply_identical_rates_and_flags(tmp_path: Pa
     assert worker0[-1]["lr"] == floor
 
 
+@pytest.mark.allennlp_train
 def test_missing_find_unused_parameters_is_a_configuration_error_naming_the_fix(
     tmp_path: Path,
 ) -> None:
@@ -181,3 +185,19 @@ def test_nothing_frozen_after_resume_needs_no_unused_parameter_detection(
     model.scheduler.load_state_dict(state)
     train_two_batches(model)
     assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.allennlp_train
+def test_workers_unfreezing_every_n_updates_stay_in_lockstep(tmp_path: Path) -> None:
+    # Stages end inside epochs (every 3 updates of 5-update epochs) on both workers alike.
+    done = two_worker_run(tmp_path, True, {"unfreeze_every_num_updates": 3})
+    assert done.returncode == 0, done.stderr[-3000:]
+    worker0 = read_lines(tmp_path / "run" / "stlr_trace_worker0.jsonl")
+    worker1 = read_lines(tmp_path / "run" / "stlr_trace_worker1.jsonl")
+    assert [(l["update"], l["lr"], l["trainable"]) for l in worker0] == [
+        (l["update"], l["lr"], l["trainable"]) for l in worker1
+    ]
+    flags = [line["trainable"] for line in worker0]
+    assert flags[:3] == [[False, False, True, True]] * 3
+    assert flags[3:6] == [[False, True, True, True]] * 3
+    assert flags[6:] == [[True] * 4] * (EPOCHS * UPDATES_PER_EPOCH - 6)

@@ -274,6 +274,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[st
     return trace
 
 
+@pytest.mark.allennlp_train
 def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
     tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
 ) -> None:
@@ -303,6 +304,7 @@ def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
     assert schedule_of(read_trace(run / "stlr_trace.jsonl")) == schedule_of(uninterrupted)
 
 
+@pytest.mark.allennlp_train
 def test_checkpoint_of_the_builtin_scheduler_continues_under_ours(
     tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
 ) -> None:
