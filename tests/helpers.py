@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common import Params
@@ -85,3 +85,36 @@ def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
 def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
     """ULMFiT's learning rates `fraction` of the way from `base / ratio` up to each base."""
     return [base * (1 + fraction * (ratio - 1)) / ratio for base in bases]
+
+
+Seen = Tuple[List[float], List[bool]]
+
+
+def drive(
+    scheduler: Any,
+    optimizer: torch.optim.Optimizer,
+    epoch_lengths: Sequence[int],
+    on_update: Optional[Callable[[int, List[int]], None]] = None,
+) -> List[Seen]:
+    """
+    The trainer's call order (`GradientDescentTrainer`): `step_batch(t)` before update t,
+    `step()` at each epoch end. Returns, per update, the learning rate of each param group
+    and whether each group trains in that update's backward pass (its flags before
+    `step_batch`, which sets the next update's). `on_update(t, epoch_ends)` runs after each
+    `step_batch`.
+    """
+    seen: List[Seen] = []
+    epoch_ends: List[int] = []
+    update = 0
+    for length in epoch_lengths:
+        for _ in range(length):
+            update += 1
+            groups = optimizer.param_groups
+            flags = [all(p.requires_grad for p in group["params"]) for group in groups]
+            scheduler.step_batch(update)
+            seen.append(([group["lr"] for group in groups], flags))
+            if on_update is not None:
+                on_update(update, epoch_ends)
+        scheduler.step(None)
+        epoch_ends.append(update)
+    return seen

@@ -23,6 +23,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
+from tests import helpers
 from tests.helpers import rates
 from allennlp_stlr.scheduler import SlantedTriangular
 
@@ -220,20 +221,9 @@ def drive(config: Config) -> Trace:
     sizes = config.configured_sizes + [config.default_size]
     optimizer = make_optimizer(sizes, config.lrs)
     scheduler = SlantedTriangular(optimizer, **config.kwargs())
-    trace = Trace([], [], [])
-    update = 0
-    for epoch, length in enumerate(config.lengths):
-        for _ in range(length):
-            update += 1
-            # The flags this update's backward pass runs with, set before `step_batch`.
-            trace.trainable.append(
-                [all(p.requires_grad for p in group["params"]) for group in optimizer.param_groups]
-            )
-            scheduler.step_batch(update)
-            trace.lrs.append([group["lr"] for group in optimizer.param_groups])
-            trace.epoch.append(epoch)
-        scheduler.step()
-    return trace
+    seen = helpers.drive(scheduler, optimizer, config.lengths)
+    epochs = [epoch for epoch, length in enumerate(config.lengths) for _ in range(length)]
+    return Trace([lrs for lrs, _ in seen], [flags for _, flags in seen], epochs)
 
 
 def triangles(config: Config) -> List[Tuple[int, int]]:

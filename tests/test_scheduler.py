@@ -15,6 +15,7 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 from allennlp.training.optimizers import Optimizer
 
 import allennlp_stlr
+from tests import helpers
 from allennlp_stlr import SlantedTriangular
 
 
@@ -47,17 +48,12 @@ def build(optimizer: torch.optim.Optimizer, **config) -> SlantedTriangular:
 def drive(
     scheduler, optimizer, params, epoch_lengths: Sequence[int]
 ) -> List[Tuple[List[float], List[bool]]]:
-    """The trainer's call order; returns (rates, requires_grad) used by each update."""
-    seen = []
-    update = 0
-    for length in epoch_lengths:
-        for _ in range(length):
-            update += 1
-            flags = [p.requires_grad for p in params]  # what this update's backward pass uses
-            scheduler.step_batch(update)
-            seen.append(([g["lr"] for g in optimizer.param_groups], flags))
-        scheduler.step(None)
-    return seen
+    """`helpers.drive`, with trainable flags per parameter of `params` instead of per group."""
+    group_of = {id(p): i for i, g in enumerate(optimizer.param_groups) for p in g["params"]}
+    return [
+        (lrs, [flags[group_of[id(p)]] for p in params])
+        for lrs, flags in helpers.drive(scheduler, optimizer, epoch_lengths)
+    ]
 
 
 def test_params_build_our_class_and_accept_float_ratio():
