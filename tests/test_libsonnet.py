@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, List, Tuple
 
 import _jsonnet
-import numpy as np
 import pytest
 import torch
 from allennlp.common import Params
