@@ -14,6 +14,7 @@ Commands run from the repository root, as the README says, with this interpreter
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,8 +82,13 @@ NOT_RUN: Dict[Tuple[str, str], str] = {
 }
 
 
-def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS) -> str:
-    """The block as a bash script from the repository root, in the activated environment."""
+def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS, fresh: Optional[Path] = None) -> str:
+    """
+    The block as a bash script from the repository root, in the activated environment;
+    `fresh`, a folder the block writes, is removed first, as on a first run.
+    """
+    if fresh is not None:
+        shutil.rmtree(fresh, ignore_errors=True)
     env = dict(
         os.environ,
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -150,7 +156,10 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
         run_shell,
         [],
     ),
-    ("docs/preview.md", "python -m allennlp_stlr libsonnet --copy-to runs/my_configs"): (run_shell, []),
+    ("docs/preview.md", "python -m allennlp_stlr libsonnet --copy-to runs/my_configs"): (
+        lambda block: run_shell(block, fresh=ROOT / "runs" / "my_configs"),
+        [],
+    ),
 }
 
 
