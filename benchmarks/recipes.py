@@ -26,7 +26,9 @@ parameter updates that freezing skipped, from `stlr_trace.jsonl`: per update, th
 parameters of the groups marked not trainable, over all parameters.
 
 `--estimate` trains only the first search run of each data set (it counts: a rerun
-skips it) and prints the projected time of the whole benchmark.
+skips it) and prints the projected time of the whole benchmark. `--report` trains
+nothing and rewrites the summary from the finished runs (a recipe whose search is not
+finished shows its search runs only).
 """
 import argparse
 import hashlib
@@ -383,6 +385,18 @@ def _run_tasks(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str,
         yield from pool.imap_unordered(train_one, tasks, chunksize=1)
 
 
+def _finished(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
+    """The results of the tasks that have finished; nothing is trained (`--report`)."""
+    for task in tasks:
+        recipe = RECIPES[task["recipe"]]
+        path = (
+            Path(task["out"]) / "runs" / task["dataset"] / task["recipe"]
+            / f"{run_name(recipe, task['value'], task['seed'])}.json"
+        )  # fmt: skip
+        if path.exists():
+            yield json.loads(path.read_text())
+
+
 def select(search: Sequence[Dict[str, Any]], grid: Sequence[float]) -> float:
     """The grid value whose run had the best dev accuracy; ties go to the first listed."""
     by_value = {r["value"]: r["best_dev_accuracy"] for r in search}
@@ -403,6 +417,7 @@ def summarize(
         "search_dev_accuracy": {
             f"{v:g}": searched[v]["best_dev_accuracy"] for v in recipe.grid if v in searched
         },
+        "search_runs": f"{len(search)}/{len(recipe.grid)}",
         "selected": finals[0]["value"] if finals else None,
         "seeds": [r["seed"] for r in finals],
         "test_accuracy": [r["test_accuracy"] for r in finals],
@@ -460,21 +475,28 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
         for s in rows:
             setting = "lr" if s["setting"] == "lr" else "decay"
             search = ", ".join(f"{v}: {_pct(a)}" for v, a in s["search_dev_accuracy"].items())
-            chosen = "–" if s["selected"] is None else f"**{setting} {s['selected']:g}**"
+            search = f" ({search})" if search else ""
+            chosen = (
+                f"search {s['search_runs']}" if s["selected"] is None
+                else f"**{setting} {s['selected']:g}**"
+            )  # fmt: skip
             if "test" not in s:
-                lines.append(f"| {s['recipe']} | {chosen} ({search}) | – | – | – | – | – | – |")
+                lines.append(f"| {s['recipe']} | {chosen}{search} | – | – | – | – | – | – |")
                 continue
             difference = (
                 "(baseline)" if s["recipe"] == BASELINE
                 else _interval(s["difference_vs_baseline"], signed=True)
             )
             lines.append(
-                f"| {s['recipe']} | {chosen} ({search}) | {_interval(s['test'])} | "
+                f"| {s['recipe']} | {chosen}{search} | {_interval(s['test'])} | "
                 f"{difference} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
                 f"{100 * s['frozen_update_share_mean']:.1f}% | "
                 f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
             )
         epochs = max((len(s.get("dev_accuracy_per_epoch_mean", [])) for s in rows), default=0)
+        if not epochs:
+            lines.append("")
+            continue
         lines += [
             "",
             f"Dev accuracy per epoch on {dataset} (%, mean over the seeds at the selected "
@@ -518,6 +540,7 @@ def run_benchmark(
     threads: int = 1,
     sizes: Optional[Sequence[int]] = None,
     estimate: bool = False,
+    report_only: bool = False,
 ) -> List[Dict[str, Any]]:
     """Search, select and repeat every recipe on every data set; the summaries."""
     for name in datasets:
@@ -539,6 +562,7 @@ def run_benchmark(
     )
     data = prepare(datasets, data_root, sizes)
     out.mkdir(parents=True, exist_ok=True)
+    run_tasks = _finished if report_only else _run_tasks
     record = machine()
     record["data_sha256"] = {
         d: {split: sha256(path) for split, path in paths.items()} for d, paths in data.items()
@@ -549,7 +573,8 @@ def run_benchmark(
     }  # fmt: skip
     machine_path = out / "machine.json"
     history = json.loads(machine_path.read_text()) if machine_path.exists() else []
-    machine_path.write_text(json.dumps(history + [record], indent=2) + "\n")
+    if not report_only:
+        machine_path.write_text(json.dumps(history + [record], indent=2) + "\n")
 
     def task(dataset: str, recipe: str, value: float, seed: int) -> Task:
         return {
@@ -590,9 +615,12 @@ def run_benchmark(
             for r in recipes
             if i < len(RECIPES[r].grid)
         ]
-        for result in _run_tasks(search_tasks, jobs, threads):
+        for result in run_tasks(search_tasks, jobs, threads):
             searches[(dataset, result["recipe"])].append(result)
+            report()
         for r in recipes:
+            if len(searches[(dataset, r)]) < len(RECIPES[r].grid):
+                continue  # only with --report: the search has not finished
             chosen = select(searches[(dataset, r)], RECIPES[r].grid)
             finals[(dataset, r)] = [x for x in searches[(dataset, r)] if x["value"] == chosen]
         report()
@@ -602,8 +630,9 @@ def run_benchmark(
             task(dataset, r, finals[(dataset, r)][0]["value"], seed)
             for seed in range(1, seeds)
             for r in recipes
+            if finals[(dataset, r)]
         ]
-        for result in _run_tasks(seed_tasks, jobs, threads):
+        for result in run_tasks(seed_tasks, jobs, threads):
             finals[(dataset, result["recipe"])].append(result)
             finals[(dataset, result["recipe"])].sort(key=lambda x: x["seed"])
             report()
@@ -650,10 +679,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument(
         "--estimate", action="store_true", help="time one run per data set and project"
     )
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite the summary from finished runs"
+    )
     args = parser.parse_args(argv)
     summaries = run_benchmark(
         args.out.resolve(), args.data.resolve(), args.datasets, args.recipes, args.seeds,
-        args.epochs, args.jobs, args.threads, args.sizes, args.estimate,
+        args.epochs, args.jobs, args.threads, args.sizes, args.estimate, args.report,
     )  # fmt: skip
     if summaries:
         print(markdown(summaries))

@@ -130,6 +130,20 @@ def test_the_plan_is_checked_before_any_training(
     assert not (tmp_path / "data").exists()  # it stopped before preparing anything
 
 
+def test_report_only_trains_nothing_and_shows_unfinished_searches(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    recipes.main(["--out", str(tmp_path / "out"), "--data", str(tmp_path / "data"), "--report"])
+    printed = capsys.readouterr().out
+    assert "\ntrain " not in printed and not (tmp_path / "out" / "runs").exists()
+    summaries = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [(s["dataset"], s["recipe"]) for s in summaries] == [
+        (d, r) for d in ("rt", "imdb") for r in recipes.DEFAULT_RECIPES
+    ]
+    assert all(s["search_runs"] == "0/4" and s["selected"] is None for s in summaries)
+    assert "| stlr_gradual | search 0/4 | – |" in (tmp_path / "out" / "summary.md").read_text()
+
+
 @pytest.mark.parametrize(
     "dataset, recipe, value, expected",
     [
