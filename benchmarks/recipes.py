@@ -506,7 +506,7 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
             "|---|" + "---:|" * epochs,
         ]
         for s in rows:
-            cells = [_pct(a) for a in s.get("dev_accuracy_per_epoch_mean", [])]
+            cells = [_pct(a) for a in s.get("dev_accuracy_per_epoch_mean", [])] or ["–"] * epochs
             lines.append(f"| {s['recipe']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
