@@ -21,7 +21,7 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from allennlp.training.learning_rate_schedulers.slanted_triangular import (

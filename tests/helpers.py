@@ -13,13 +13,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
-from allennlp.training.optimizers import Optimizer
+from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
+from allennlp_stlr.layer_groups import LayerGroup
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
+# The fixture run of the resume tests: 160 instances, 10 updates per epoch, 4 epochs.
+RESUME_CONFIG = ROOT / "fixtures" / "experiment_resume.jsonnet"
 
 
 def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.CompletedProcess[str]":
@@ -43,6 +46,11 @@ def read_trace(path: Path) -> Dict[int, Dict[str, Any]]:
     return {line["update"]: line for line in trace_lines(path)}
 
 
+def schedule_of(trace: Dict[int, Dict[str, Any]]) -> Dict[int, Tuple[List[float], List[bool]]]:
+    """(learning rates, trainable flags) per update of a trace."""
+    return {update: (line["lr"], line["trainable"]) for update, line in trace.items()}
+
+
 class Tiny(torch.nn.Module):
     """Three layers, named so that AllenNLP-style `parameter_groups` regexes can pick them."""
 
@@ -54,6 +62,14 @@ class Tiny(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.tanh(self.encoder(self.embed(x))))
+
+
+# `Tiny`'s optimizer as a config gives it: one layer group per module, bottom first.
+TINY_OPTIMIZER = {
+    "type": "adam",
+    "lr": 0.01,
+    "parameter_groups": [[["^embed\\."], {}], [["^encoder\\."], {}], [["^head\\."], {"lr": 0.02}]],
+}
 
 
 def layered_optimizer(
@@ -118,3 +134,29 @@ def drive(
         scheduler.step(None)
         epoch_ends.append(update)
     return seen
+
+
+def groups_by_allennlp(
+    names: Sequence[str], groups: Sequence[LayerGroup], prefix: str = ""
+) -> List[List[str]]:
+    """Which names AllenNLP puts in each configured group (and the default group, last)."""
+    params = {prefix + name: torch.nn.Parameter(torch.zeros(1)) for name in names}
+    built = make_parameter_groups(
+        list(params.items()), [[list(g.regexes), {"name": g.name}] for g in groups]
+    )
+    back = {id(p): name for name, p in params.items()}
+    return [[back[id(p)] for p in group["params"]] for group in built]
+
+
+def assert_exactly_once(pairs: Sequence[Tuple[str, int]], groups: Sequence[LayerGroup]) -> None:
+    """Every name of `pairs` lands in exactly one group, plainly and under DDP's prefix."""
+    names = [name for name, _ in pairs]
+    for prefix in ("", "module."):
+        *configured, default = groups_by_allennlp(names, groups, prefix)
+        assert default == []
+        assert all(configured)
+        assert sorted(n for group in configured for n in group) == sorted(prefix + n for n in names)
+        assert configured == [[prefix + n for n in g.parameter_names] for g in groups]
+    assert [g.num_parameters for g in groups] == [
+        sum(count for name, count in pairs if name in g.parameter_names) for g in groups
+    ]

@@ -24,7 +24,7 @@ from allennlp.training.optimizers import Optimizer
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.scheduler import SlantedTriangular
-from tests.test_resume import OPTIMIZER, Tiny
+from tests.helpers import TINY_OPTIMIZER as OPTIMIZER, Tiny
 
 STEPS_PER_EPOCH = 10
 CONSTANT = ["num_epochs", "num_steps_per_epoch", "cut_frac", "ratio", "gradual_unfreezing"]

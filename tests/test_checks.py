@@ -1,17 +1,12 @@
 """Every bad configuration is a `ConfigurationError` naming the setting and the fix."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 
-from tests.test_scheduler import build, layered_optimizer
+from tests.helpers import build, layered_optimizer
 
-ROOT = Path(__file__).resolve().parent.parent
 
 # (optimizer shape, scheduler config, words the message must contain)
 BAD = [

@@ -12,7 +12,6 @@ with 6 updates per epoch and apply different learning rates from worker 1.
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -27,11 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
-from tests.test_resume import Tiny
+from tests.helpers import ALLENNLP, RESUME_CONFIG, ROOT, Tiny
 
-ROOT = Path(__file__).resolve().parent.parent
-ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
-RESUME_CONFIG = ROOT / "fixtures" / "experiment_resume.jsonnet"
 INSTANCES, BATCH_SIZE, EPOCHS = 81, 8, 4
 UPDATES_PER_EPOCH = (INSTANCES // 2) // BATCH_SIZE  # 40 instances: 5 batches
 

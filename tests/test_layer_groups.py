@@ -8,16 +8,16 @@ from typing import Callable, List, Sequence, Tuple
 
 import _jsonnet
 import pytest
-import torch
 from allennlp.common.plugins import import_plugins
 from allennlp.training.optimizers import make_parameter_groups
 from hypothesis import given
 from hypothesis import strategies as st
 
 from allennlp_stlr import layer_groups
-from allennlp_stlr.commands import preview
+from allennlp_stlr.preview.experiment import load_params
+from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.local_model import model_dir
-from tests.commands.test_preview import ROOT
+from tests.helpers import ROOT, assert_exactly_once
 
 BERT = "_text_field_embedder.token_embedder_tokens.transformer_model."
 
@@ -33,33 +33,6 @@ def bert_names(num_layers: int) -> List[Tuple[str, int]]:
     names += [(BERT + "pooler.dense.weight", 16), ("_classification_layer.weight", 8),
               ("_classification_layer.bias", 2)]
     return names
-
-
-def groups_by_allennlp(
-    names: Sequence[str], groups: Sequence[layer_groups.LayerGroup], prefix: str = ""
-) -> List[List[str]]:
-    """Which names AllenNLP puts in each configured group (and the default group, last)."""
-    params = {prefix + name: torch.nn.Parameter(torch.zeros(1)) for name in names}
-    built = make_parameter_groups(
-        list(params.items()), [[list(g.regexes), {"name": g.name}] for g in groups]
-    )
-    back = {id(p): name for name, p in params.items()}
-    return [[back[id(p)] for p in group["params"]] for group in built]
-
-
-def assert_exactly_once(
-    pairs: Sequence[Tuple[str, int]], groups: Sequence[layer_groups.LayerGroup]
-) -> None:
-    names = [name for name, _ in pairs]
-    for prefix in ("", "module."):
-        *configured, default = groups_by_allennlp(names, groups, prefix)
-        assert default == []
-        assert all(configured)
-        assert sorted(n for group in configured for n in group) == sorted(prefix + n for n in names)
-        assert configured == [[prefix + n for n in g.parameter_names] for g in groups]
-    assert [g.num_parameters for g in groups] == [
-        sum(count for name, count in pairs if name in g.parameter_names) for g in groups
-    ]
 
 
 def test_transformer_layers_bottom_to_top_with_a_head() -> None:
@@ -199,8 +172,8 @@ def test_suggested_groups_cover_real_models(
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("STLR_MODEL", str(model_dir()))
     import_plugins()
-    params = preview.load_params(config)
-    model, _ = preview.build_model(params)
+    params = load_params(config)
+    model, _ = build_model(params)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = layer_groups.suggest([(n, p.numel()) for n, p in trainable])
     assert [g.name for g in groups] == expected

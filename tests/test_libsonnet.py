@@ -18,7 +18,9 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import SlantedTriangular
-from allennlp_stlr.commands import preview
+from allennlp_stlr.preview.experiment import load_params, read_experiment
+from allennlp_stlr.preview.model import build_model
+from allennlp_stlr.preview.simulate import simulate
 from allennlp_stlr.local_model import model_dir
 from allennlp_stlr.resources import libsonnet_path
 from tests.helpers import ROOT
@@ -51,7 +53,7 @@ def minilm() -> List[Tuple[str, torch.nn.Parameter]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(ROOT)
         patch.setenv("STLR_MODEL", str(model_dir()))
-        model, _ = preview.build_model(preview.load_params(TRANSFORMER))
+        model, _ = build_model(load_params(TRANSFORMER))
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
@@ -100,7 +102,7 @@ def test_transformer_groups_cover_minilm_exactly_once(
 
 def test_module_groups_cover_the_fixture_cnn() -> None:
     import_plugins()
-    model, _ = preview.build_model(preview.load_params(str(ROOT / "fixtures/experiment.jsonnet")))
+    model, _ = build_model(load_params(str(ROOT / "fixtures/experiment.jsonnet")))
     parameters = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = evaluate(
         "stlr.moduleGroups(['_text_field_embedder', '_seq2vec_encoder', '_feedforward', "
@@ -150,11 +152,11 @@ def test_presets(preset: str, gradual: bool, discriminative: bool) -> None:
 
 def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups() -> None:
     import_plugins()
-    experiment = preview.read_experiment(preview.load_params(TRANSFORMER))
+    experiment = read_experiment(load_params(TRANSFORMER))
     assert experiment.scheduler == evaluate("stlr.transformer()")
     names = [group.name for group in experiment.groups]
     assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
-    result = preview.simulate(experiment)
+    result = simulate(experiment)
     assert (experiment.num_epochs, experiment.updates_per_epoch) == (4, 10)
     assert result.trainable.all()  # no gradual unfreezing
     assert result.peak[:5] == pytest.approx([1e-4] * 5)  # no discriminative rates

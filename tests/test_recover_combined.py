@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from tests.probes import digest
-from tests.test_resume import ROOT, allennlp_train, read_trace, schedule_of
+from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of
 
 CONFIGS = {
     "ulmfit": ROOT / "fixtures" / "recover_combined_ulmfit.jsonnet",

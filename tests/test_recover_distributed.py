@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
-from tests.test_resume import ALLENNLP, ROOT
+from tests.helpers import ALLENNLP, ROOT
 
 CONFIG = ROOT / "fixtures" / "recover_distributed.jsonnet"
 UPDATES_PER_EPOCH, EPOCHS = 5, 4

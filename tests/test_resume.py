@@ -14,10 +14,7 @@ and a checkpoint written by AllenNLP's built-in scheduler continued by ours.
 import copy
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -30,10 +27,16 @@ from allennlp.training.optimizers import Optimizer
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.scheduler import SlantedTriangular
+from tests.helpers import (
+    RESUME_CONFIG,
+    ROOT,
+    TINY_OPTIMIZER,
+    Tiny,
+    allennlp_train,
+    read_trace,
+    schedule_of,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
-RESUME_CONFIG = ROOT / "fixtures" / "experiment_resume.jsonnet"
 
 MODES = {
     "plain": {},
@@ -56,26 +59,6 @@ LENGTHS = {
 }
 
 
-class Tiny(torch.nn.Module):
-    """Three layers, named so that AllenNLP-style `parameter_groups` regexes can pick them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = torch.nn.Linear(3, 4)
-        self.encoder = torch.nn.Linear(4, 4)
-        self.head = torch.nn.Linear(4, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.encoder(self.embed(x))))
-
-
-OPTIMIZER = {
-    "type": "adam",
-    "lr": 0.01,
-    "parameter_groups": [[["^embed\\."], {}], [["^encoder\\."], {}], [["^head\\."], {"lr": 0.02}]],
-}
-
-
 @dataclass
 class Setup:
     model: Tiny
@@ -89,7 +72,7 @@ def build(mode: str, steps: Optional[int], num_epochs: int = 4, seed: int = 0) -
     model = Tiny()
     parameters = [[n, p] for n, p in model.named_parameters() if p.requires_grad]
     optimizer = Optimizer.from_params(
-        model_parameters=parameters, params=Params(copy.deepcopy(OPTIMIZER))
+        model_parameters=parameters, params=Params(copy.deepcopy(TINY_OPTIMIZER))
     )
     lazy = Lazy(
         LearningRateScheduler,
@@ -242,26 +225,6 @@ def test_changed_num_epochs_on_resume_continues_as_if_configured_from_the_start(
 # layer groups (2 freezing epochs), checkpoints every 4 batches. Killed after update 17
 # (epoch 1, batch 7), the latest checkpoint is e1_b4 (update 14), in a freezing epoch.
 UPDATES_PER_EPOCH, EPOCHS, KILL_AT, RESUMED_AFTER = 10, 4, 17, 14
-
-
-def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run(
-        [ALLENNLP, "train", *args],
-        cwd=cwd,
-        env=dict(os.environ, **env),
-        capture_output=True,
-        text=True,
-    )
-
-
-def read_trace(path: Path) -> Dict[int, Dict[str, Any]]:
-    """The `stlr_trace` lines by update; after a recover the last line for an update wins."""
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return {line["update"]: line for line in lines}
-
-
-def schedule_of(trace: Dict[int, Dict[str, Any]]) -> Dict[int, Tuple[List[float], List[bool]]]:
-    return {update: (line["lr"], line["trainable"]) for update, line in trace.items()}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import logging
 import math
 import random
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import pytest
 import torch
@@ -12,37 +12,10 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as Builtin,
 )
-from allennlp.training.optimizers import Optimizer
 
 import allennlp_stlr
 from tests import helpers
-from allennlp_stlr import SlantedTriangular
-
-
-def layered_optimizer(
-    num_layers: int, default_size: int = 0, empty: Sequence[int] = (), lr: float = 0.1
-) -> Tuple[torch.optim.Optimizer, List[torch.nn.Parameter]]:
-    """An AllenNLP optimizer with one `parameter_groups` entry per layer, bottom first."""
-    torch.manual_seed(0)
-    named = [
-        (f"layer{i}.weight", torch.nn.Parameter(torch.randn(3)))
-        for i in range(num_layers)
-        if i not in empty  # its group's regex then matches nothing
-    ]
-    named += [(f"head{i}.weight", torch.nn.Parameter(torch.randn(2))) for i in range(default_size)]
-    groups = [[[f"^layer{i}\\."], {}] for i in range(num_layers)]
-    optimizer = Optimizer.from_params(
-        model_parameters=named,
-        params=Params({"type": "sgd", "lr": lr, "parameter_groups": groups}),
-    )
-    return optimizer, [p for _, p in named]
-
-
-def build(optimizer: torch.optim.Optimizer, **config) -> SlantedTriangular:
-    """Build from `Params` exactly as the trainer's `Lazy` construction does."""
-    return LearningRateScheduler.from_params(
-        optimizer=optimizer, params=Params({"type": "slanted_triangular", **config})
-    )
+from tests.helpers import build, layered_optimizer
 
 
 def drive(

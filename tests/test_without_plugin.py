@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 import pytest
 from allennlp.common import Params
 
-from tests.test_resume import RESUME_CONFIG, ROOT, allennlp_train
+from tests.helpers import RESUME_CONFIG, ROOT, allennlp_train
 
 DATA = ROOT / "fixtures" / "data"
 PLUGINS = ["--include-package", "tests.fault_injection", "--include-package", "tests.probes"]

@@ -28,9 +28,6 @@ from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read
 from allennlp_stlr.preview.render import format_table, plot, write_csv
 from allennlp_stlr.preview.simulate import simulate
 
-# The former single-module preview's names, for code that imports them from here.
-from allennlp_stlr.preview.model import build_model  # noqa: F401
-
 DESCRIPTION = (
     "Preview the learning rates and trainable layer groups of a slanted_triangular "
     "experiment, update by update, without training."

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import _jsonnet
-import numpy as np
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError

@@ -22,7 +22,7 @@ from allennlp_stlr import layer_groups
 from allennlp_stlr.local_model import model_dir
 from allennlp_stlr.preview import suggest
 from allennlp_stlr.preview.model import build_model
-from tests.test_layer_groups import assert_exactly_once
+from tests.helpers import assert_exactly_once
 
 ROOT = Path(__file__).resolve().parents[2]
 BERT = "_text_field_embedder.token_embedder_tokens.transformer_model."
