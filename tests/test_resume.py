@@ -17,7 +17,7 @@ import json
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import pytest
 import torch
@@ -29,6 +29,8 @@ import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.scheduler import SlantedTriangular
 from tests.helpers import (
     RESUME_CONFIG,
+    Point,
+    drive,
     ROOT,
     TINY_OPTIMIZER,
     Tiny,
@@ -85,10 +87,6 @@ def build(mode: str, steps: Optional[int], num_epochs: int = 4, seed: int = 0) -
     return Setup(model, optimizer, scheduler)
 
 
-# A point in training as the checkpointer names it: (epochs completed, batches in epoch).
-Point = Tuple[int, int]
-
-
 @dataclass
 class Record:
     lrs: Dict[int, List[float]] = field(default_factory=dict)  # update -> lr per group
@@ -100,9 +98,8 @@ def train(
     setup: Setup, lengths: List[int], start: Point = (0, 0), checkpoint: bool = False
 ) -> Record:
     """
-    Drive `setup` like `GradientDescentTrainer`: batches before `start` are skipped without
-    `step_batch` (as on `--recover`), `step_batch(t)` runs before update t, `step()` at
-    each epoch end, and a checkpoint may be taken after any update or epoch end.
+    Train `setup` in the trainer's call order (`helpers.drive`), from `start` on as after
+    `--recover`, optionally taking a checkpoint after every update and every epoch end.
     """
     record = Record()
 
@@ -119,25 +116,27 @@ def train(
             )
             record.checkpoints[point] = buffer.getvalue()
 
+    def forward_backward(update: int) -> None:
+        setup.optimizer.zero_grad()
+        x = torch.randn(4, 3, generator=torch.Generator().manual_seed(update))
+        setup.model(x).pow(2).mean().backward()
+
+    def optimizer_step(update: int, epoch_ends: List[int]) -> None:
+        record.lrs[update] = [group["lr"] for group in setup.optimizer.param_groups]
+        record.flags[update] = [p.requires_grad for p in setup.model.parameters()]
+        setup.optimizer.step()
+        save((len(epoch_ends), update - (epoch_ends[-1] if epoch_ends else 0)))
+
     save((0, 0))
-    update = 0
-    for epoch, length in enumerate(lengths):
-        for batch in range(length):
-            update += 1
-            if (epoch, batch) < start:
-                continue
-            setup.optimizer.zero_grad()
-            x = torch.randn(4, 3, generator=torch.Generator().manual_seed(update))
-            setup.model(x).pow(2).mean().backward()
-            setup.scheduler.step_batch(update)
-            record.lrs[update] = [group["lr"] for group in setup.optimizer.param_groups]
-            record.flags[update] = [p.requires_grad for p in setup.model.parameters()]
-            setup.optimizer.step()
-            save((epoch, batch + 1))
-        if (epoch, length) < start:
-            continue
-        setup.scheduler.step()
-        save((epoch + 1, 0))
+    drive(
+        setup.scheduler,
+        setup.optimizer,
+        lengths,
+        start=start,
+        before=forward_backward,
+        after=optimizer_step,
+        at_epoch_end=lambda epoch_ends: save((len(epoch_ends), 0)),
+    )
     return record
 
 

@@ -5,6 +5,7 @@ float, what the pure `schedule.fraction` and `schedule.rate` give from the count
 the epochs' lengths (also a first epoch longer than configured, and unknown lengths), with
 gradual unfreezing, and across a `state_dict` round trip into a fresh scheduler.
 """
+import itertools
 from typing import List, Optional
 
 import torch
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
 from allennlp_stlr import schedule
+from tests.helpers import drive
 from tests.helpers import rates
 
 
@@ -82,25 +84,23 @@ def test_rates_equal_the_pure_schedule_at_every_update(scenario: dict) -> None:
         "gradual_unfreezing": scenario["gradual_unfreezing"],
         "discriminative_fine_tuning": scenario["discriminative_fine_tuning"],
     }
-    optimizer = make_optimizer(layer_groups)
-    scheduler = build(optimizer, **config)
-    epoch_ends: List[int] = []
-    updates = 0
-    for epoch, length in enumerate(scenario["lengths"][:num_epochs]):
-        for _ in range(length):
-            updates += 1
-            scheduler.step_batch(updates)
-            assert [g["lr"] for g in optimizer.param_groups] == expected_rates(
-                scheduler, epoch_ends, updates
-            )
-        scheduler.step()
-        epoch_ends.append(updates)
-        if epoch == scenario["resume_after_epoch"]:
-            # A fresh scheduler on a fresh optimizer continues from the saved counters.
-            optimizer = make_optimizer(layer_groups)
-            resumed = build(optimizer, **config)
-            resumed.load_state_dict(scheduler.state_dict())
-            scheduler = resumed
-            assert [g["lr"] for g in optimizer.param_groups] == expected_rates(
-                scheduler, epoch_ends, updates
-            )
+    lengths = scenario["lengths"][:num_epochs]
+    resume = scenario["resume_after_epoch"]
+    current = {"scheduler": build(make_optimizer(layer_groups), **config)}
+
+    def check(update: int, epoch_ends: List[int]) -> None:
+        scheduler = current["scheduler"]
+        assert [g["lr"] for g in scheduler.optimizer.param_groups] == expected_rates(
+            scheduler, epoch_ends, update
+        )
+
+    scheduler = current["scheduler"]
+    drive(scheduler, scheduler.optimizer, lengths[: resume + 1], after=check)
+    if resume + 1 < len(lengths):
+        # A fresh scheduler on a fresh optimizer continues from the saved counters.
+        resumed = build(make_optimizer(layer_groups), **config)
+        resumed.load_state_dict(scheduler.state_dict())
+        current["scheduler"] = resumed
+        done = list(itertools.accumulate(lengths[: resume + 1]))
+        check(done[-1], done)
+        drive(resumed, resumed.optimizer, lengths, start=(resume + 1, 0), after=check)
