@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from allennlp.common import Params
@@ -17,6 +17,7 @@ from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.layer_groups import LayerGroup
+from allennlp_stlr.preview.simulate import Point, drive  # noqa: F401  (the one trainer driver, shared)
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,59 +102,6 @@ def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
 def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
     """ULMFiT's learning rates `fraction` of the way from `base / ratio` up to each base."""
     return [base * (1 + fraction * (ratio - 1)) / ratio for base in bases]
-
-
-Seen = Tuple[List[float], List[bool]]
-# A point in training as AllenNLP's checkpointer names it: (epochs completed, batches into
-# the next epoch).
-Point = Tuple[int, int]
-
-
-def drive(
-    scheduler: Any,
-    optimizer: torch.optim.Optimizer,
-    epoch_lengths: Sequence[int],
-    start: Point = (0, 0),
-    before: Optional[Callable[[int], None]] = None,
-    after: Optional[Callable[[int, List[int]], None]] = None,
-    at_epoch_end: Optional[Callable[[List[int]], None]] = None,
-) -> List[Seen]:
-    """
-    The trainer's call order (`GradientDescentTrainer`): `step_batch(t)` before update t,
-    `step()` at each epoch end; batches before `start` are skipped without `step_batch`, as
-    on `--recover`. Returns, per update driven, the learning rate of each param group and
-    whether each group trains in that update's backward pass (its flags before
-    `step_batch`, which sets the next update's).
-
-    Hooks: `before(t)` runs before `step_batch` (the forward and backward pass),
-    `after(t, epoch_ends)` after it (the optimizer step, checks, checkpoints), and
-    `at_epoch_end(epoch_ends)` after `step()`; `epoch_ends` holds the update count at the
-    end of each completed epoch.
-    """
-    seen: List[Seen] = []
-    epoch_ends: List[int] = []
-    update = 0
-    for epoch, length in enumerate(epoch_lengths):
-        for batch in range(length):
-            update += 1
-            if (epoch, batch) < start:
-                continue
-            if before is not None:
-                before(update)
-            groups = optimizer.param_groups
-            flags = [all(p.requires_grad for p in group["params"]) for group in groups]
-            scheduler.step_batch(update)
-            seen.append(([group["lr"] for group in groups], flags))
-            if after is not None:
-                after(update, epoch_ends)
-        if (epoch, length) < start:
-            epoch_ends.append(update)
-            continue
-        scheduler.step(None)
-        epoch_ends.append(update)
-        if at_epoch_end is not None:
-            at_epoch_end(epoch_ends)
-    return seen
 
 
 def groups_by_allennlp(

@@ -1,12 +1,14 @@
 """
 The real `SlantedTriangular`, driven through every update of a run in the trainer's order:
-`step_batch(t)` before update `t`, `step()` at each epoch's end. The constructor gets what
+`step_batch(t)` before update `t`, `step()` at each epoch's end (`drive`, the one driver,
+which the tests share). The constructor gets what
 the trainer would pass it (or the scheduler block's own value), while each epoch runs the
 number of updates the data really makes, as training does.
 """
 import copy
+import operator
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -16,6 +18,8 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 
 from allennlp_stlr.preview.experiment import Experiment, GroupSpec, NeedsLayerGroups
 from allennlp_stlr.scheduler import SlantedTriangular
+
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
 
 SETTINGS = (
     "num_epochs",
@@ -65,12 +69,6 @@ class Preview:
         return int(frozen[-1]) + 2 if frozen.size else 1
 
 
-class _AlwaysTrainable:
-    """Stands for an empty group, which the trace reports as trainable (`all([])`)."""
-
-    requires_grad = True
-
-
 def stand_in_optimizer(groups: Sequence[GroupSpec]) -> torch.optim.SGD:
     """
     A real SGD over one meta tensor per non-empty group: the same groups, rates and
@@ -103,30 +101,80 @@ def build_scheduler(experiment: Experiment, optimizer: torch.optim.Optimizer) ->
         raise
 
 
+Seen = Tuple[List[float], List[bool]]
+# A point in training as AllenNLP's checkpointer names it: (epochs completed, batches into
+# the next epoch).
+Point = Tuple[int, int]
+
+
+def drive(
+    scheduler: LearningRateScheduler,
+    optimizer: torch.optim.Optimizer,
+    epoch_lengths: Sequence[int],
+    start: Point = (0, 0),
+    before: Optional[Callable[[int], None]] = None,
+    after: Optional[Callable[[int, List[int]], None]] = None,
+    at_epoch_end: Optional[Callable[[List[int]], None]] = None,
+) -> List[Seen]:
+    """
+    The trainer's call order (`GradientDescentTrainer`): `step_batch(t)` before update t,
+    `step()` at each epoch end; batches before `start` are skipped without `step_batch`, as
+    on `--recover`. Returns, per update driven, the learning rate of each param group and
+    whether each group trains in that update's backward pass (its flags before
+    `step_batch`, which sets the next update's).
+
+    Hooks: `before(t)` runs before `step_batch` (the forward and backward pass),
+    `after(t, epoch_ends)` after it (the optimizer step, checks, checkpoints), and
+    `at_epoch_end(epoch_ends)` after `step()`; `epoch_ends` holds the update count at the
+    end of each completed epoch.
+    """
+    seen: List[Seen] = []
+    epoch_ends: List[int] = []
+    update = 0
+    groups = optimizer.param_groups
+    # A group's flag is all of its parameters'; a one-parameter group (the preview's
+    # stand-ins) is read directly: 8.2 s instead of 10.5 s for 300,000 updates x 27 groups.
+    params = [
+        (group["params"][0] if len(group["params"]) == 1 else None, group["params"])
+        for group in groups
+    ]
+    for epoch, length in enumerate(epoch_lengths):
+        for batch in range(length):
+            update += 1
+            if (epoch, batch) < start:
+                continue
+            if before is not None:
+                before(update)
+            flags = [
+                single.requires_grad if single is not None else all(map(_REQUIRES_GRAD, group))
+                for single, group in params
+            ]
+            scheduler.step_batch(update)
+            seen.append(([group["lr"] for group in groups], flags))
+            if after is not None:
+                after(update, epoch_ends)
+        if (epoch, length) < start:
+            epoch_ends.append(update)
+            continue
+        scheduler.step(None)
+        epoch_ends.append(update)
+        if at_epoch_end is not None:
+            at_epoch_end(epoch_ends)
+    return seen
+
+
 def simulate(experiment: Experiment) -> Preview:
     """Drive the real scheduler through every update of the run, in the trainer's order."""
     optimizer = stand_in_optimizer(experiment.groups)
     scheduler = build_scheduler(experiment, optimizer)
-    groups = optimizer.param_groups
-    flags = [g["params"][0] if g["params"] else _AlwaysTrainable() for g in groups]
     epochs, per_epoch = experiment.num_epochs, experiment.updates_per_epoch
-    lr = np.empty((epochs * per_epoch, len(groups)))
-    trainable = np.empty((epochs * per_epoch, len(groups)), dtype=bool)
-    t = 0
-    for _ in range(epochs):
-        for _ in range(per_epoch):
-            t += 1
-            # The flags of update t are those of its backward pass, which comes before
-            # `step_batch(t)`; recorded per update, as freezing may change inside an epoch.
-            trainable[t - 1] = [p.requires_grad for p in flags]
-            scheduler.step_batch(t)
-            lr[t - 1] = [g["lr"] for g in groups]
-        scheduler.step(None)
+    seen = drive(scheduler, optimizer, [per_epoch] * epochs)
+    count = len(optimizer.param_groups)
     peak = list(scheduler.base_values)
     return Preview(
         experiment=experiment,
-        lr=lr,
-        trainable=trainable,
+        lr=np.array([lrs for lrs, _ in seen], dtype=float).reshape(-1, count),
+        trainable=np.array([flags for _, flags in seen], dtype=bool).reshape(-1, count),
         epoch=np.repeat(np.arange(epochs), per_epoch),
         peak=peak,
         floor=[p / scheduler.ratio for p in peak],
