@@ -70,22 +70,23 @@ class Plan:
         holds_through: float = math.inf,
     ):
         self.pieces = list(pieces)
+        # One last piece that holds the end value, so every update finds a piece.
+        last_end = self.pieces[-1].end if self.pieces else 0
+        last_value = self.pieces[-1].end_value if self.pieces else 0.0
+        self.pieces.append(Piece(last_end, math.inf, last_value, last_value))  # type: ignore[arg-type]
         self.ends = [piece.end for piece in self.pieces]
-        self.open_from = open_from
+        self.open_from = math.inf if open_from is None else open_from
         self.holds_through = holds_through
         # With cut_frac 0 (no warm-up asked for) the open stage holds the peak instead.
         self.open_value = 1.0 if cut_frac == 0 else None
 
     def at(self, updates: int) -> float:
         """The fraction for update number `updates` (1-based)."""
-        if self.open_from is not None and updates > self.open_from:
+        if updates > self.open_from:
             if self.open_value is not None:
                 return self.open_value
             return open_warmup(updates - self.open_from)
-        index = bisect_left(self.ends, updates)
-        if index == len(self.ends):
-            return self.pieces[-1].end_value if self.pieces else 0.0
-        start, end, start_value, end_value = self.pieces[index]
+        start, end, start_value, end_value = self.pieces[bisect_left(self.ends, updates)]
         if updates <= start:
             return start_value
         # For a triangle's pieces these are the built-in's `step / cut` and

@@ -7,6 +7,7 @@ applies the resulting learning rates and the gradual-unfreezing `requires_grad` 
 optimizer.
 """
 import logging
+import math
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
@@ -192,8 +193,10 @@ class SlantedTriangular(LearningRateScheduler):
         self._updates = 0  # updates of this schedule so far (t)
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
         self._set_bases([float(base) for base in self.base_values])
-        # Derived from the counters, not state: worked out again at each epoch end.
+        # Derived from the counters, not state: worked out again when an epoch end changes
+        # what it depends on (`_plan_inputs`).
         self._plan: Optional[schedule.Plan] = None
+        self._planned_for: Optional[tuple] = None
 
         self._apply_freezing()
         if gradual_unfreezing:
@@ -253,6 +256,7 @@ class SlantedTriangular(LearningRateScheduler):
                 self.freezing_stages,
                 self.unfreeze_every_num_updates,
             )
+            self._planned_for = self._plan_inputs()
         # `base * rise / ratio` is the built-in's order of operations: equal floats.
         ratio = self.ratio
         rise = 1 + plan.at(self._updates) * (ratio - 1)
@@ -292,7 +296,12 @@ class SlantedTriangular(LearningRateScheduler):
             # building it. Not an epoch of ours.
             return
         self._epoch_ends.append(self._updates)
-        self._plan = None
+        if self._plan_inputs() != self._planned_for:
+            self._plan = None
+        elif self._plan is not None:
+            # Unchanged: it holds until the next epoch end (a configured first epoch no
+            # longer stretches it).
+            self._plan.holds_through = math.inf
         self.last_epoch += 1
         if len(self._epoch_ends) == 1:
             checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
@@ -346,6 +355,18 @@ class SlantedTriangular(LearningRateScheduler):
         self._log_groups(f"resumed after update {updates}")
 
     # ----------------------------------------------------------------- helpers
+    def _plan_inputs(self) -> tuple:
+        """
+        What a plan depends on besides the update count: the epoch-long freezing stages begun
+        so far and the planned epoch length. An epoch end that changes neither (a stable epoch
+        length in the main triangle) leaves the plan as it was, so it is not worked out again.
+        """
+        stages = len(self._epoch_ends) if self.unfreeze_every_num_updates is None else 0
+        return (
+            min(stages, self.freezing_stages),
+            schedule.epoch_length(self._epoch_ends, self.num_steps_per_epoch, self._updates),
+        )
+
     def _stage(self) -> int:
         return schedule.stage(
             self._updates, self._epoch_ends, self.freezing_stages, self.unfreeze_every_num_updates
