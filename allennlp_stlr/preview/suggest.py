@@ -319,7 +319,8 @@ def format_suggestion(suggestion: Suggestion) -> str:
         how = f"found from parameter names only, since {suggestion.reason}"
     lines = [
         f"// {count} layer groups, bottom to top, {how}.",
-        f"// With gradual_unfreezing, train at least {count} epochs.",
+        f"// With gradual_unfreezing, train at least {count} epochs, or unfreeze within epochs "
+        "with unfreeze_every_num_updates.",
     ]
     if suggestion.unused:
         lines.append(

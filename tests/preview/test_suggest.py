@@ -140,7 +140,8 @@ def test_transformer_pooler_without_gradient_goes_to_the_head() -> None:
         "// 9 layer groups, bottom to top, found by running one training batch through the "
         "model: groups follow the order in which the layers ran, and layers on parallel "
         "branches share a group.",
-        "// With gradual_unfreezing, train at least 9 epochs.",
+        "// With gradual_unfreezing, train at least 9 epochs, or unfreeze within epochs with "
+        "unfreeze_every_num_updates.",
     ]
     assert text.splitlines()[2].startswith(
         f"// Unused: 2 parameters got no gradient from a training batch ({pooler[0]}, "
