@@ -12,7 +12,11 @@ import sys
 
 from allennlp.commands.subcommand import Subcommand
 
-from allennlp_stlr.commands.errors import add_traceback_argument, reports_configuration_errors
+from allennlp_stlr.commands.errors import (
+    add_experiment_arguments,
+    add_traceback_argument,
+    reports_configuration_errors,
+)
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.suggest import format_suggestion, suggest_groups
 
@@ -23,15 +27,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("config", type=str, help="the experiment config, as for `allennlp train`")
-    parser.add_argument(
-        "-o",
-        "--overrides",
-        type=str,
-        default="",
-        help="a JSON structure used to override the experiment configuration, as for "
-        "`allennlp train`",
-    )
+    add_experiment_arguments(parser)
     add_traceback_argument(parser)
     parser.set_defaults(func=run)
     return parser

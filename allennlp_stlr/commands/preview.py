@@ -18,6 +18,7 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_stlr.commands import groups
 from allennlp_stlr.commands.errors import (
+    add_experiment_arguments,
     add_traceback_argument,
     default_hint,
     reports_configuration_errors,
@@ -35,15 +36,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("config", type=str, help="the experiment config, as for `allennlp train`")
-    parser.add_argument(
-        "-o",
-        "--overrides",
-        type=str,
-        default="",
-        help="a JSON structure used to override the experiment configuration, as for "
-        "`allennlp train`",
-    )
+    add_experiment_arguments(parser)
     parser.add_argument(
         "--steps-per-epoch",
         type=int,
