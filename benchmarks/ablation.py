@@ -26,12 +26,11 @@ import argparse
 import json
 import logging
 import math
-import multiprocessing
 import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -43,6 +42,7 @@ from allennlp.common.checks import ConfigurationError  # noqa: E402
 
 import allennlp_stlr  # noqa: E402,F401  (registers "slanted_triangular")
 from allennlp_stlr.local_model import model_dir  # noqa: E402
+from benchmarks.runs import duration_seconds, run_tasks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "ablation"
@@ -126,7 +126,7 @@ def train_one(
         "best_epoch": metrics["best_epoch"],
         "best_dev_accuracy": metrics["best_validation_accuracy"],
         "test_accuracy": metrics["test_accuracy"],
-        "train_seconds": _seconds(metrics["training_duration"]),
+        "train_seconds": duration_seconds(metrics["training_duration"]),
         "wall_seconds": wall,
     }
     for pattern in _HEAVY:
@@ -139,12 +139,6 @@ def train_one(
         flush=True,
     )
     return result
-
-
-def _seconds(duration: str) -> float:
-    """AllenNLP's "H:MM:SS.ffffff" training duration in seconds."""
-    hours, minutes, seconds = duration.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def select_rate(search: Sequence[Dict[str, Any]]) -> float:
@@ -225,27 +219,8 @@ def plot_curves(finals: Dict[str, List[Dict[str, Any]]], path: Path) -> None:
     plt.close(figure)
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _train_task(task: Tuple[str, Dict[str, Path], float, int, int, Path]) -> Dict[str, Any]:
     return train_one(*task)
-
-
-def _run_tasks(tasks: List[Tuple], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
-    """Results of `train_one` for each task, in completion order, `jobs` at a time."""
-    if jobs == 1:
-        _init_worker(threads)
-        for task in tasks:
-            yield _train_task(task)
-        return
-    # Fresh interpreters, so no torch state is shared with this process.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(threads,)) as pool:
-        yield from pool.imap_unordered(_train_task, tasks)
 
 
 def run_ablation(
@@ -283,7 +258,7 @@ def run_ablation(
 
     # 1. The rate search of every recipe (seed 0).
     search_tasks = [(r, data, rate, 0, epochs, out) for r in recipes for rate in rates]
-    for result in _run_tasks(search_tasks, jobs, threads):
+    for result in run_tasks(_train_task, search_tasks, jobs, threads):
         searches[result["recipe"]].append(result)
     for recipe in recipes:
         searches[recipe].sort(key=lambda r: r["peak_lr"])
@@ -297,7 +272,7 @@ def run_ablation(
         for seed in range(1, seeds)
         for r in recipes
     ]
-    for result in _run_tasks(seed_tasks, jobs, threads):
+    for result in run_tasks(_train_task, seed_tasks, jobs, threads):
         finals[result["recipe"]].append(result)
         report()
     for recipe in recipes:

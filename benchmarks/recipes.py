@@ -35,7 +35,6 @@ import hashlib
 import inspect
 import json
 import math
-import multiprocessing
 import os
 import platform
 import re
@@ -56,6 +55,7 @@ from allennlp_stlr.local_model import model_dir
 from allennlp_stlr.scheduler import SlantedTriangular
 from benchmarks import prepare_data
 from benchmarks.intervals import paired_differences, t_interval
+from benchmarks.runs import duration_seconds, run_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "ablation"
@@ -243,12 +243,6 @@ def read_jsonl(path: Path) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _seconds(duration: str) -> float:
-    """AllenNLP's "H:MM:SS.ffffff" training duration in seconds."""
-    hours, minutes, seconds = duration.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
 Task = Dict[str, Any]
 
 
@@ -303,7 +297,7 @@ def train_one(task: Task) -> Dict[str, Any]:
         "test_accuracy": metrics["test_accuracy"],
         "cpu_seconds": cpu,
         "wall_seconds": wall,
-        "train_seconds": _seconds(metrics["training_duration"]),
+        "train_seconds": duration_seconds(metrics["training_duration"]),
         "group_parameters": sizes,
         "frozen_update_share": frozen_share(
             read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
@@ -364,25 +358,9 @@ def machine() -> Dict[str, Any]:
     }
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _run_tasks(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
     """Results of `train_one` for each task, in completion order, `jobs` at a time."""
-    if jobs == 1:
-        _init_worker(threads)
-        for task in tasks:
-            yield train_one(task)
-        return
-    # A fresh interpreter per run: no torch state is shared, and its CPU time is its own.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(
-        jobs, initializer=_init_worker, initargs=(threads,), maxtasksperchild=1
-    ) as pool:
-        yield from pool.imap_unordered(train_one, tasks, chunksize=1)
+    return run_tasks(train_one, tasks, jobs, threads)
 
 
 def _finished(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:

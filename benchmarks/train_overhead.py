@@ -26,15 +26,12 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from benchmarks.runs import duration_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "fixtures" / "experiment.jsonnet"
 ALLENNLP = Path(sys.executable).parent / "allennlp"
 SERVED_BY = 'LearningRateScheduler "slanted_triangular" is now served by'
-
-
-def _seconds(duration: str) -> float:
-    hours, minutes, seconds = duration.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def train_once(which: str, workdir: Path, threads: int) -> Dict[str, float]:
@@ -63,7 +60,7 @@ def train_once(which: str, workdir: Path, threads: int) -> Dict[str, float]:
     return {
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "train_s": _seconds(metrics["training_duration"]),
+        "train_s": duration_seconds(metrics["training_duration"]),
     }
 
 

@@ -7,8 +7,9 @@ harness, the overhead benchmark, and one pair of whole `allennlp train` runs.
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import matplotlib.image
 import pytest
@@ -16,6 +17,7 @@ from allennlp.common.checks import ConfigurationError
 
 from benchmarks import ablation, overhead, prepare_data, recipes, train_overhead
 from benchmarks.intervals import paired_differences, t_interval
+from benchmarks.runs import duration_seconds, run_tasks
 
 README = Path(__file__).resolve().parents[2] / "benchmarks" / "README.md"
 PEAK = 1e-4
@@ -89,6 +91,37 @@ def test_paired_differences_use_only_shared_seeds_in_seed_order() -> None:
         0.25,
         0.25,
     ]
+
+
+# ---------------------------------------------------------------- running tasks
+def where_it_ran(task: int) -> Tuple[int, int, int]:
+    import torch
+
+    return task, os.getpid(), torch.get_num_threads()
+
+
+def test_each_task_runs_in_its_own_fresh_interpreter_with_the_threads_asked_for() -> None:
+    results = list(run_tasks(where_it_ran, [1, 2, 3], jobs=2, threads=1))
+    assert sorted(task for task, _, _ in results) == [1, 2, 3]
+    pids = {pid for _, pid, _ in results}
+    assert len(pids) == 3 and os.getpid() not in pids
+    assert {threads for _, _, threads in results} == {1}
+
+
+def test_one_job_runs_the_tasks_here_in_order() -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        results = list(run_tasks(where_it_ran, [3, 1, 2], jobs=1, threads=1))
+    finally:
+        torch.set_num_threads(threads)  # the rest of the suite keeps its threads
+    assert results == [(task, os.getpid(), 1) for task in (3, 1, 2)]
+
+
+def test_allennlp_durations_are_read_as_seconds() -> None:
+    assert duration_seconds("1:02:03.500000") == 3723.5
+    assert duration_seconds("0:00:07.25") == 7.25
 
 
 # ---------------------------------------------------------------- recipes benchmark
