@@ -24,7 +24,7 @@ from allennlp_stlr.commands.errors import (
     reports_configuration_errors,
     usage_error,
 )
-from allennlp_stlr.preview.advice import config_warnings
+from allennlp_stlr.preview.advice import config_warnings, scheduler_warnings
 from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
 from allennlp_stlr.preview.render import format_table, plot, write_csv
 from allennlp_stlr.preview.simulate import simulate
@@ -100,11 +100,13 @@ def preview(args: argparse.Namespace) -> None:
     if args.steps_per_epoch is not None and args.steps_per_epoch <= 0:
         raise ConfigurationError("stlr-preview: --steps-per-epoch must be a positive integer.")
     params = load_params(args.config, args.overrides)
-    experiment = read_experiment(params, steps_per_epoch=args.steps_per_epoch)
+    with scheduler_warnings() as logged:
+        experiment = read_experiment(params, steps_per_epoch=args.steps_per_epoch)
+        result = simulate(experiment)
     out = sys.stdout
-    for warning in config_warnings(experiment):
+    # The scheduler's own warnings repeat some of the preview's: each is printed once.
+    for warning in dict.fromkeys(config_warnings(experiment) + logged):
         out.write(f"WARNING: {warning}\n")
-    result = simulate(experiment)
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:
         write_csv(result, args.csv)

@@ -6,7 +6,9 @@ Problems the scheduler itself rejects (too few epochs for the layer groups, bad
 hyperparameters) are not repeated here: the preview builds the real scheduler, so they
 surface as its `ConfigurationError`.
 """
-from typing import List
+import contextlib
+import logging
+from typing import Iterator, List
 
 from allennlp_stlr import checks, layer_groups
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
@@ -100,3 +102,30 @@ def config_warnings(experiment: Experiment) -> List[str]:
         + _unused_parameters(experiment)
         + _ddp_regexes(experiment)
     )
+
+
+class _Keep(logging.Handler):
+    def __init__(self, kept: List[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.kept = kept
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.kept.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def scheduler_warnings() -> Iterator[List[str]]:
+    """
+    Keeps the warnings our scheduler logs while the preview builds and drives it, so that
+    the preview prints each once among its own instead of also on stderr.
+    """
+    kept: List[str] = []
+    log = logging.getLogger("allennlp_stlr")
+    handler, propagate = _Keep(kept), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield kept
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate

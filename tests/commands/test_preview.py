@@ -256,6 +256,19 @@ def test_misconfigured_epoch_length_is_simulated_as_trained(
     assert "Remove `num_steps_per_epoch` from the scheduler's config" in warnings[0]
 
 
+def test_each_warning_is_printed_once_on_stdout_and_not_repeated_on_stderr() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "allennlp_stlr", "preview", CONFIG, "-o",
+         json.dumps(merged(MISCONFIGURED))],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    message = "`num_steps_per_epoch` is 4, but an epoch of the training data has 10"
+    assert done.stdout.count(message) == 1
+    assert done.stdout.startswith(f"WARNING: slanted_triangular: {message}")
+    assert message not in done.stderr
+
+
 @pytest.mark.allennlp_train
 def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path: Path) -> None:
     png, table = tmp_path / "lr.png", tmp_path / "lr.csv"
