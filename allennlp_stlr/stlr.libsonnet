@@ -4,9 +4,9 @@
 // 'stlr.libsonnet'` relative to the importing file (or give an absolute path).
 //
 //   local stlr = import 'stlr.libsonnet';
-//   optimizer: { type: 'adamw', lr: 5e-5,
+//   optimizer: { type: 'huggingface_adamw', lr: 1e-4,
 //                parameter_groups: stlr.transformerGroups(numLayers=6) },
-//   learning_rate_scheduler: stlr.scheduler(),
+//   learning_rate_scheduler: stlr.transformer(),
 //
 // Every group is `[[regexes], { name: ..., ...options }]`, bottom layer first, with regexes
 // of the form `^(module\.)?path\.` so that they also match under distributed training (DDP
@@ -65,13 +65,14 @@
       ),
     ],
 
-  // The scheduler block with ULMFiT's defaults (Howard & Ruder, 2018). Leave `numEpochs`
-  // and `numStepsPerEpoch` null so that the trainer passes its own values.
+  // The scheduler block, every setting spelled out, with the scheduler's own defaults (the
+  // triangle alone). Leave `numEpochs` and `numStepsPerEpoch` null so that the trainer
+  // passes its own values.
   scheduler(
     cutFrac=0.1,
     ratio=32,
-    gradualUnfreezing=true,
-    discriminativeFineTuning=true,
+    gradualUnfreezing=false,
+    discriminativeFineTuning=false,
     decayFactor=0.38,
     numEpochs=null,
     numStepsPerEpoch=null,
@@ -90,7 +91,7 @@
   //
   // ULMFiT's paper values, for an LSTM-style model of a few layers (the paper's AWD-LSTM has
   // 3): gradual unfreezing one layer group per epoch, discriminative rates 1/2.6 per layer.
-  ulmfitLstm():: self.scheduler(),
+  ulmfitLstm():: self.scheduler(gradualUnfreezing=true, discriminativeFineTuning=true),
   //
   // For a pretrained transformer: the slanted triangle alone. On all-MiniLM-L6-v2 with 480
   // Rotten Tomatoes sentences (benchmarks/README.md) it matched AllenNLP's

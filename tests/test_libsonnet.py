@@ -113,17 +113,21 @@ def test_module_groups_cover_the_fixture_cnn() -> None:
     assert default == [] and all(configured)
 
 
-def test_scheduler_block_has_ulmfit_defaults_and_builds_ours() -> None:
-    block = evaluate("stlr.scheduler()")
-    assert block == {
+def test_scheduler_block_has_the_schedulers_defaults() -> None:
+    assert evaluate("stlr.scheduler()") == {
         "type": "slanted_triangular",
         "cut_frac": 0.1,
         "ratio": 32,
-        "gradual_unfreezing": True,
-        "discriminative_fine_tuning": True,
+        "gradual_unfreezing": False,
+        "discriminative_fine_tuning": False,
         "decay_factor": 0.38,
     }
-    assert evaluate("stlr.scheduler(numEpochs=5, gradualUnfreezing=false)")["num_epochs"] == 5
+    assert evaluate("stlr.scheduler(numEpochs=5, ratio=8)")["num_epochs"] == 5
+    assert "num_epochs" not in evaluate("stlr.scheduler()")
+
+
+def test_ulmfit_preset_builds_ours_with_the_papers_values() -> None:
+    block = evaluate("stlr.ulmfitLstm()")
     import_plugins()
     params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(3)]
     # Three layer groups and AllenNLP's (empty) default group.
