@@ -437,9 +437,38 @@ def _interval(stats: Optional[Dict[str, Any]], signed: bool = False) -> str:
     )
 
 
+def _chosen(summary: Dict[str, Any]) -> str:
+    if summary["selected"] is None:
+        return f"search {summary['search_runs']}"
+    return f"{'lr' if summary['setting'] == 'lr' else 'decay'} {summary['selected']:g}"
+
+
+def overview(summaries: List[Dict[str, Any]]) -> str:
+    """One table of every data set and recipe: what dev chose, test accuracy, the paired
+    difference against the baseline, and the cost (the READMEs quote it as it is)."""
+    lines = [
+        f"| data | recipe | chosen on dev | test %, mean [95% CI] | minus {BASELINE}, paired "
+        "[95% CI] | CPU s/run | frozen updates |",
+        "|---|---|---|---|---|---:|---:|",
+    ]
+    for s in summaries:
+        if "test" not in s:
+            cells = ["–"] * 4
+        else:
+            cells = [
+                _interval(s["test"]),
+                "(baseline)" if s["recipe"] == BASELINE
+                else _interval(s["difference_vs_baseline"], signed=True),
+                f"{s['cpu_seconds_mean']:.0f}",
+                f"{100 * s['frozen_update_share_mean']:.1f}%",
+            ]  # fmt: skip
+        lines.append(f"| {s['dataset']} | {s['recipe']} | {_chosen(s)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(summaries: List[Dict[str, Any]]) -> str:
-    """The tables of `summary.md`, one block per data set."""
-    lines: List[str] = []
+    """`summary.md`: the overview, then a block per data set with every search run."""
+    lines: List[str] = ["### Overview", "", overview(summaries), ""]
     for dataset in dict.fromkeys(s["dataset"] for s in summaries):
         rows = [s for s in summaries if s["dataset"] == dataset]
         lines += [
@@ -451,13 +480,9 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
             "|---|---|---|---|---:|---:|---:|---|",
         ]
         for s in rows:
-            setting = "lr" if s["setting"] == "lr" else "decay"
             search = ", ".join(f"{v}: {_pct(a)}" for v, a in s["search_dev_accuracy"].items())
             search = f" ({search})" if search else ""
-            chosen = (
-                f"search {s['search_runs']}" if s["selected"] is None
-                else f"**{setting} {s['selected']:g}**"
-            )  # fmt: skip
+            chosen = _chosen(s) if s["selected"] is None else f"**{_chosen(s)}**"
             if "test" not in s:
                 lines.append(f"| {s['recipe']} | {chosen}{search} | – | – | – | – | – | – |")
                 continue
@@ -540,7 +565,7 @@ def run_benchmark(
     )
     data = prepare(datasets, data_root, sizes)
     out.mkdir(parents=True, exist_ok=True)
-    run_tasks = _finished if report_only else _run_tasks
+    runner = _finished if report_only else _run_tasks
     record = machine()
     record["data_sha256"] = {
         d: {split: sha256(path) for split, path in paths.items()} for d, paths in data.items()
@@ -593,7 +618,7 @@ def run_benchmark(
             for r in recipes
             if i < len(RECIPES[r].grid)
         ]
-        for result in run_tasks(search_tasks, jobs, threads):
+        for result in runner(search_tasks, jobs, threads):
             searches[(dataset, result["recipe"])].append(result)
             report()
         for r in recipes:
@@ -610,7 +635,7 @@ def run_benchmark(
             for r in recipes
             if finals[(dataset, r)]
         ]
-        for result in run_tasks(seed_tasks, jobs, threads):
+        for result in runner(seed_tasks, jobs, threads):
             finals[(dataset, result["recipe"])].append(result)
             finals[(dataset, result["recipe"])].sort(key=lambda x: x["seed"])
             report()

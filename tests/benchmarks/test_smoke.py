@@ -125,6 +125,15 @@ def test_allennlp_durations_are_read_as_seconds() -> None:
 
 
 # ---------------------------------------------------------------- recipes benchmark
+def test_the_readmes_quote_the_saved_results_as_the_harness_writes_them() -> None:
+    results = README.parent / "results" / "recipes"
+    saved = json.loads((results / "summary.json").read_text())
+    assert (results / "summary.md").read_text() == recipes.markdown(saved)
+    table = recipes.overview(saved)
+    assert table in README.read_text()
+    assert table in (README.parents[1] / "README.md").read_text()
+
+
 def test_select_takes_the_best_dev_accuracy_and_the_first_listed_on_ties() -> None:
     grid = (0.38, 0.65, 0.8, 0.9)
     search = [
