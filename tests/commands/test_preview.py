@@ -280,7 +280,13 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
         text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "WARNING" not in done.stdout
+    # The scheduler's warning about the deliberately empty group, once, on stdout.
+    warnings = [line for line in done.stdout.splitlines() if "WARNING" in line]
+    assert warnings == [
+        "WARNING: slanted_triangular: layer group 1 (empty) has no parameters: its regexes in "
+        "the optimizer's `parameter_groups` match nothing. With gradual unfreezing it still "
+        "takes a stage of its own to unfreeze."
+    ]
     assert "6 epochs x 5 updates = 30 updates" in done.stdout
     rows = {line.split()[1]: line for line in done.stdout.splitlines()
             if line.split()[:1] in (["0"], ["1"], ["2"], ["4"])}
