@@ -443,6 +443,12 @@ def _chosen(summary: Dict[str, Any]) -> str:
     return f"{'lr' if summary['setting'] == 'lr' else 'decay'} {summary['selected']:g}"
 
 
+def _difference(summary: Dict[str, Any]) -> str:
+    if summary["recipe"] == BASELINE:
+        return "(baseline)"
+    return _interval(summary["difference_vs_baseline"], signed=True)
+
+
 def overview(summaries: List[Dict[str, Any]]) -> str:
     """One table of every data set and recipe: what dev chose, test accuracy, the paired
     difference against the baseline, and the cost (the READMEs quote it as it is)."""
@@ -457,8 +463,7 @@ def overview(summaries: List[Dict[str, Any]]) -> str:
         else:
             cells = [
                 _interval(s["test"]),
-                "(baseline)" if s["recipe"] == BASELINE
-                else _interval(s["difference_vs_baseline"], signed=True),
+                _difference(s),
                 f"{s['cpu_seconds_mean']:.0f}",
                 f"{100 * s['frozen_update_share_mean']:.1f}%",
             ]  # fmt: skip
@@ -486,13 +491,9 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
             if "test" not in s:
                 lines.append(f"| {s['recipe']} | {chosen}{search} | – | – | – | – | – | – |")
                 continue
-            difference = (
-                "(baseline)" if s["recipe"] == BASELINE
-                else _interval(s["difference_vs_baseline"], signed=True)
-            )
             lines.append(
                 f"| {s['recipe']} | {chosen}{search} | {_interval(s['test'])} | "
-                f"{difference} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
+                f"{_difference(s)} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
                 f"{100 * s['frozen_update_share_mean']:.1f}% | "
                 f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
             )
