@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_stlr import layer_groups
+from allennlp_stlr.layers import layer_group_indices
 
 logger = logging.getLogger(__name__)
 
@@ -159,31 +160,20 @@ def check_unfreezing_interval(every: Any, gradual_unfreezing: bool) -> None:
         )
 
 
-def layer_group_indices(group_sizes: Sequence[int], gradual_unfreezing: bool) -> List[int]:
-    """
-    The indices of the layer groups, bottom first, among the optimizer's param groups (the
-    configured `parameter_groups`, then AllenNLP's default group): with gradual unfreezing
-    the default group is not a layer; otherwise it is the top one when it has parameters.
-    """
-    *configured, default = group_sizes
-    indices = list(range(len(configured)))
-    if not gradual_unfreezing and default:
-        indices.append(len(configured))
-    return indices
-
-
 def check_layer_groups(
     group_sizes: Sequence[int],
     gradual_unfreezing: bool,
     discriminative_fine_tuning: bool,
     names: Optional[Sequence[Sequence[Optional[str]]]] = None,
     labels: Optional[Sequence[str]] = None,
+    layers: Optional[Sequence[Sequence[int]]] = None,
 ) -> None:
     """
     Check the optimizer's parameter groups (given as parameter counts, in order, with
     AllenNLP's default group last) for gradual unfreezing and discriminative fine-tuning.
     `names` (each group's parameter names, when known) make the messages name parameters, and
-    `labels` name the groups.
+    `labels` name the groups. `layers` (each layer's group indices; default: one group each)
+    say which groups are one layer.
     """
     if not (gradual_unfreezing or discriminative_fine_tuning):
         return
@@ -203,7 +193,9 @@ def check_layer_groups(
             "Add regexes for them (often the classifier head, as the last group)."
         )
     indices = layer_group_indices(group_sizes, gradual_unfreezing)
-    if sum(1 for i in indices if group_sizes[i]) < 2:
+    if layers is None:
+        layers = [[i] for i in indices]
+    if sum(1 for layer in layers if any(group_sizes[i] for i in layer)) < 2:
         raise ConfigurationError(
             f"slanted_triangular: `{mode}` needs at least two layer groups with parameters, "
             f"but the optimizer has {len(configured)} configured parameter group(s) "
