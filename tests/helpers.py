@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common import Params
@@ -17,7 +17,7 @@ from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.layer_groups import LayerGroup
-from allennlp_stlr.preview.simulate import Point, drive  # noqa: F401  (the one trainer driver, shared)
+from allennlp_stlr.preview.simulate import Backward, EpochEnd, Point, Seen, Update, trainer_steps
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +90,34 @@ def layered_optimizer(
         params=Params({"type": "sgd", "lr": lr, "parameter_groups": groups}),
     )
     return optimizer, [p for _, p in named]
+
+
+def drive(
+    scheduler: LearningRateScheduler,
+    optimizer: torch.optim.Optimizer,
+    epoch_lengths: Sequence[int],
+    start: Point = (0, 0),
+    before: Optional[Callable[[int], None]] = None,
+    after: Optional[Callable[[int, List[int]], None]] = None,
+    at_epoch_end: Optional[Callable[[List[int]], None]] = None,
+) -> List[Seen]:
+    """
+    The shipped driver (`trainer_steps`, the trainer's call order) with a test's own work at
+    its points: `before(t)` for update t's forward and backward pass, `after(t, epoch_ends)`
+    for the optimizer step (checks, checkpoints), `at_epoch_end(epoch_ends)` after `step()`.
+    """
+    seen: List[Seen] = []
+    for step in trainer_steps(scheduler, optimizer, epoch_lengths, start):
+        if isinstance(step, Backward):
+            if before is not None:
+                before(step.update)
+        elif isinstance(step, Update):
+            seen.append(step.seen)
+            if after is not None:
+                after(step.update, step.epoch_ends)
+        elif at_epoch_end is not None:
+            at_epoch_end(step.epoch_ends)
+    return seen
 
 
 def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
