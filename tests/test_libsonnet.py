@@ -20,6 +20,7 @@ from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import SlantedTriangular
 from allennlp_stlr.preview.experiment import load_params, read_experiment
+from allennlp_stlr.preview import suggest
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.simulate import simulate
 from allennlp_stlr.local_model import model_dir
@@ -194,6 +195,10 @@ def test_no_decay_module_groups_split_real_torch_modules() -> None:
         "_extra.attention.in_proj_bias", "_extra.attention.bias_k", "_extra.attention.bias_v",
         "_extra.attention.out_proj.bias", "_extra.layer_norm.weight", "_extra.layer_norm.bias",
     ]
+
+
+def test_stlr_groups_splits_by_the_same_rule() -> None:
+    assert evaluate("stlr.noDecayRegex") == suggest.NO_DECAY
 
 
 def test_splitting_needs_a_regex_anchored_at_the_start() -> None:
