@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 import pytest
 import torch
 
-from tests.helpers import allennlp_train, trace_lines
-from tests.test_switching import CONFIG, save_tiny_roberta
+from tests.helpers import allennlp_train, save_tiny_roberta, trace_lines
+from tests.test_switching import CONFIG
 
 LAYERS = 8  # embeddings, 6 x 4 transformer layers, the head; two groups each
 EVERY = 2  # unfreeze_every_num_updates

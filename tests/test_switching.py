@@ -20,7 +20,7 @@ from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import layer_groups
 from allennlp_stlr.preview.model import build_model
-from tests.helpers import ROOT
+from tests.helpers import ROOT, save_tiny_roberta
 
 CONFIG = ROOT / "fixtures" / "roberta_switched.jsonnet"
 # The entry allennlp-models v2.10.1 writes (rc/transformer_qa.jsonnet, mc/*, ...).
@@ -33,26 +33,6 @@ PLAIN = json.loads(_jsonnet.evaluate_snippet("plain", (
     "24, layersPerGroup=4, head=['_seq2vec_encoder', '_classification_layer'])"
 ), jpathdir=[str(ROOT / "configs")]))
 ROBERTA = "_text_field_embedder.token_embedder_tokens.transformer_model."
-
-
-def save_tiny_roberta(folder: Path, num_layers: int = 24) -> Path:
-    """A RoBERTa with roberta-large's parameter names and layer count, and a tokenizer, in
-    `folder`, loadable by `pretrained_transformer` and `bert_pooler` from there."""
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
-
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tokens = specials + list("abcdefghijklmnopqrstuvwxyz") + ["Ġ"]  # "Ġ": a space, byte-level
-    vocab = {token: i for i, token in enumerate(tokens)}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
-    config = RobertaConfig(
-        vocab_size=len(vocab), hidden_size=8, num_hidden_layers=num_layers,
-        num_attention_heads=2, intermediate_size=16, max_position_embeddings=72, type_vocab_size=1,
-    )
-    torch.manual_seed(0)
-    RobertaModel(config).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
