@@ -31,6 +31,7 @@ With `no_decay`, every layer is written as two param groups under the layer's na
 parameters, and its biases and LayerNorm weights with `weight_decay: 0` (`split_no_decay`). The
 scheduler takes groups that share a name for one layer.
 """
+import inspect
 import json
 import re
 from collections import defaultdict
@@ -43,6 +44,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import prepare_environment
 from allennlp.data import Vocabulary
 from allennlp.models import Model
+from allennlp.training.optimizers import Optimizer
 
 from allennlp_stlr import layer_groups
 from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
@@ -284,13 +286,27 @@ def _no_decay_notes(suggestion: Suggestion, params: Params) -> List[str]:
     ]
     if single:
         notes.append("In one group, as there is nothing to split: " + ", ".join(single) + ".")
-    optimizer = params.as_dict(quiet=True).get("trainer", {}).get("optimizer", {})
-    if isinstance(optimizer, dict) and not optimizer.get("weight_decay"):
+    if not _optimizer_weight_decay(params):
         notes.append(
-            "The config's optimizer sets no weight_decay, so the other groups are not decayed "
+            "The config's optimizer has weight_decay 0, so the other groups are not decayed "
             "either: set trainer.optimizer.weight_decay (e.g. 0.01) for them."
         )
     return notes
+
+
+def _optimizer_weight_decay(params: Params) -> float:
+    """The optimizer's `weight_decay`: the config's, else the optimizer's own default."""
+    optimizer = params.as_dict(quiet=True).get("trainer", {}).get("optimizer", {})
+    if isinstance(optimizer, str):
+        optimizer = {"type": optimizer}
+    if "weight_decay" in optimizer:
+        return float(optimizer["weight_decay"])
+    try:
+        constructor = Optimizer.by_name(optimizer.get("type", Optimizer.default_implementation))
+    except ConfigurationError:
+        return 1.0  # an optimizer this process does not know: say nothing
+    default = inspect.signature(constructor.__init__).parameters.get("weight_decay")
+    return float(default.default) if default is not None else 0.0
 
 
 # ----------------------------------------------------------------------------- suggestion

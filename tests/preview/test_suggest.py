@@ -249,3 +249,24 @@ def test_no_decay_splits_rnn_layers_and_leaves_a_layer_without_biases_whole(
         [list(g.regexes), {"name": g.name, **({"weight_decay": 0} if off else {})}]
         for g, off in zip(found.groups, found.exempt)
     ]
+
+
+@pytest.mark.parametrize(
+    "optimizer, warned",
+    [
+        ({"type": "adam"}, True),  # weight_decay 0 by default
+        ({"type": "huggingface_adamw", "weight_decay": 0.0}, True),
+        ({"type": "adamw"}, False),  # 0.01 by default
+        ({"type": "huggingface_adamw", "weight_decay": 0.1}, False),
+    ],
+)
+def test_no_decay_says_when_the_optimizer_decays_nothing(
+    optimizer: Dict[str, Any], warned: bool
+) -> None:
+    params = experiment(BRANCHES, trainer={"num_epochs": 1, "optimizer": optimizer})
+    notes = suggest.suggest_groups(params, no_decay=True).notes
+    note = (
+        "The config's optimizer has weight_decay 0, so the other groups are not decayed "
+        "either: set trainer.optimizer.weight_decay (e.g. 0.01) for them."
+    )
+    assert (note in notes) is warned
