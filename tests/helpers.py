@@ -1,6 +1,6 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs and their
-`stlr_trace` logs, a tiny three-layer model, and optimizers and schedulers built from
+`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, and optimizers and schedulers built from
 `Params` the way AllenNLP builds them.
 """
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
@@ -156,3 +157,22 @@ def assert_exactly_once(pairs: Sequence[Tuple[str, int]], groups: Sequence[Layer
     assert [g.num_parameters for g in groups] == [
         sum(count for name, count in pairs if name in g.parameter_names) for g in groups
     ]
+
+
+def save_tiny_roberta(folder: Path, num_layers: int = 24) -> Path:
+    """A RoBERTa with roberta-large's parameter names and layer count, and a tokenizer, in
+    `folder`, loadable by `pretrained_transformer` and `bert_pooler` from there."""
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokens = specials + list("abcdefghijklmnopqrstuvwxyz") + ["Ġ"]  # "Ġ": a space, byte-level
+    vocab = {token: i for i, token in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    config = RobertaConfig(
+        vocab_size=len(vocab), hidden_size=8, num_hidden_layers=num_layers,
+        num_attention_heads=2, intermediate_size=16, max_position_embeddings=72, type_vocab_size=1,
+    )
+    with torch.random.fork_rng():  # the same weights every time, the caller's seed untouched
+        torch.manual_seed(0)
+        RobertaModel(config).save_pretrained(folder)
+    return folder
