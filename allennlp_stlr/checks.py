@@ -203,7 +203,9 @@ def check_layer_groups(
         )
     known = names is not None and all(n is not None for group in names for n in group)
     if known:
-        spanning = layer_groups.groups_spanning_layers([list(group) for group in names])
+        spanning = layer_groups.groups_spanning_layers(
+            [list(group) for group in names], labels
+        )
         if spanning:
             logger.warning(
                 layer_groups.spanning_groups_message(

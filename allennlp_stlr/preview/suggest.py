@@ -361,7 +361,9 @@ def _notes_on_config(params: Params, names: Sequence[str]) -> List[str]:
             + "; ".join(with_options)
             + ". Pasting the block replaces them; add the options you need to each group."
         )
-    spanning = layer_groups.groups_spanning_layers([held for _, _, held in groups])
+    spanning = layer_groups.groups_spanning_layers(
+        [held for _, _, held in groups], [options.get("name") for _, options, _ in groups]
+    )
     if spanning:
         notes.append(
             layer_groups.spanning_groups_message(spanning, [label for label, _, _ in groups])
