@@ -16,6 +16,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
     LearningRateScheduler,
 )
+from allennlp.training.learning_rate_schedulers.slanted_triangular import (
+    SlantedTriangular as BuiltinSlantedTriangular,
+)
 
 from allennlp_stlr import checks, group_labels, schedule
 from allennlp_stlr.distributed import (
@@ -53,7 +56,7 @@ class RequiresPlugin:
 _GUARDED_METHODS = ("step_batch", "step", "get_values")
 
 
-class SlantedTriangular(LearningRateScheduler):
+class SlantedTriangular(BuiltinSlantedTriangular):
     """
     Implements the Slanted Triangular Learning Rate schedule (Howard & Ruder, 2018) with
     optional gradual unfreezing and discriminative fine-tuning. The learning rate rises
@@ -90,7 +93,9 @@ class SlantedTriangular(LearningRateScheduler):
 
     Registered as a `LearningRateScheduler` with name "slanted_triangular", replacing
     AllenNLP's built-in class of that name, and reachable without a plugins file as
-    `"type": "allennlp_stlr.SlantedTriangular"`.
+    `"type": "allennlp_stlr.SlantedTriangular"`. It is a subclass of the built-in, so that
+    code checking `isinstance(scheduler, allennlp...SlantedTriangular)` accepts it, but it
+    overrides every method the built-in defines and never runs the built-in's constructor.
 
     # Parameters
 
@@ -166,7 +171,8 @@ class SlantedTriangular(LearningRateScheduler):
             labels=[group.get("name", "") for group in optimizer.param_groups],
         )
         self._layer_groups = checks.layer_group_indices(sizes, gradual_unfreezing)
-        super().__init__(optimizer, last_epoch)
+        # Not the built-in's constructor, which would schedule and freeze by its own rules.
+        LearningRateScheduler.__init__(self, optimizer, last_epoch)
         self.last_epoch = last_epoch + 1
 
         self.num_epochs = num_epochs
@@ -232,6 +238,12 @@ class SlantedTriangular(LearningRateScheduler):
     def freezing_current(self) -> bool:
         """Whether some layer group is frozen now (as the built-in's attribute)."""
         return self.gradual_unfreezing and self._stage() < self.freezing_stages
+
+    @property
+    def is_first_epoch(self) -> bool:
+        """As the built-in's attribute: its constructor's own `step()` clears it with gradual
+        unfreezing, so it is False with gradual unfreezing and True without."""
+        return not self.gradual_unfreezing
 
     @property
     def last_batch_num_total(self) -> int:
