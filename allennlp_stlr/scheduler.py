@@ -20,7 +20,7 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as BuiltinSlantedTriangular,
 )
 
-from allennlp_stlr import checks, group_labels, schedule
+from allennlp_stlr import checks, freezing, group_labels, schedule
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -290,6 +290,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         here: the trainer's `batch_num_total` differs between distributed workers after
         `--recover`, and a later phase of `combined` sees the run's global count.
         """
+        freezing.drop_gradients(self._frozen)
         self._updates += 1
         self._apply_rates()
         every = self.unfreeze_every_num_updates
@@ -399,9 +400,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         # Without gradual unfreezing every parameter the optimizer holds trains: a phase of
         # `combined` after a gradually unfrozen one must not inherit its frozen groups.
         # (Parameters the config sets to `requires_grad: false` are not in the optimizer.)
-        for group, flag in zip(self.optimizer.param_groups, self.trainable()):
-            for param in group["params"]:
-                param.requires_grad = flag
+        self._frozen = freezing.apply(self.optimizer.param_groups, self.trainable())
 
     def _log_groups(self, when: str) -> None:
         peak = self.base_values
