@@ -160,6 +160,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             last_epoch,
             discriminative_fine_tuning,
             decay_factor,
+            gradual_unfreezing,
         )
         checks.check_unfreezing_interval(unfreeze_every_num_updates, gradual_unfreezing)
         sizes = [_group_size(group) for group in optimizer.param_groups]
@@ -317,7 +318,14 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             self._plan.holds_through = math.inf
         self.last_epoch += 1
         if len(self._epoch_ends) == 1:
-            checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
+            checks.check_first_epoch(
+                self.num_epochs,
+                self.num_steps_per_epoch,
+                self._updates,
+                len(self._layer_groups),
+                self.gradual_unfreezing,
+                self.unfreeze_every_num_updates,
+            )
         by_epochs = self.unfreeze_every_num_updates is None
         if self.gradual_unfreezing and by_epochs and len(self._epoch_ends) <= self.freezing_stages:
             self._apply_freezing()
