@@ -11,10 +11,12 @@ and continued with `--recover`.
 """
 import signal
 from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 import pytest
+from allennlp.common.checks import ConfigurationError
 
-from tests.helpers import ROOT, allennlp_train, read_trace
+from tests.helpers import ROOT, allennlp_train, build, drive, layered_optimizer, read_trace
 
 PLUGINS = ["--include-package", "tests.fault_injection"]
 CONFIG = f"""
@@ -79,3 +81,38 @@ def test_the_check_counts_the_updates_before_a_recover(tmp_path: Path) -> None:
     recovered = allennlp_train(*args, "--recover", OMP_NUM_THREADS="1")
     assert recovered.returncode != 0
     assert_stopped_at_the_first_epoch_end(recovered.stderr, run)
+
+
+# In process, as the trainer drives it: (configured num_steps_per_epoch, epoch lengths, the
+# reason the message gives, or None when unfreezing fits the measured length)
+IN_PROCESS = [
+    (None, [20, 20], "unknown until the first epoch ended, with 20 updates: this is found only now"),
+    (100, [20, 20], "`num_steps_per_epoch` is 100, but the first epoch had 20 updates."),
+    (None, [23, 23], None),  # 45 updates of unfreezing fit in 46
+    (20, [20, 20], None),  # refused at construction instead (test_scheduler)
+]
+
+
+@pytest.mark.parametrize("configured, lengths, reason", IN_PROCESS)
+def test_first_epoch_end_checks_unfreezing_against_the_measured_length(
+    configured: Optional[int], lengths: List[int], reason: Optional[str]
+) -> None:
+    optimizer, params = layered_optimizer(4)
+    config: Dict[str, Any] = dict(num_epochs=2, gradual_unfreezing=True, unfreeze_every_num_updates=15)
+    if configured == 20:
+        with pytest.raises(ConfigurationError, match="training has only 40"):
+            build(optimizer, num_steps_per_epoch=configured, **config)
+        return
+    scheduler = build(optimizer, num_steps_per_epoch=configured, **config)
+    if reason is None:
+        assert len(drive(scheduler, optimizer, lengths)) == sum(lengths)
+        return
+    ends: List[List[int]] = []
+    with pytest.raises(ConfigurationError) as raised:
+        drive(scheduler, optimizer, lengths, at_epoch_end=ends.append)
+    assert ends == []  # at the first epoch end, in `step()`
+    assert scheduler.last_batch_num_total == lengths[0]
+    message = str(raised.value)
+    assert "`unfreeze_every_num_updates` = 15" in message and "training has only 40" in message
+    assert reason in message
+    assert "Set `unfreeze_every_num_updates` below 13" in message
