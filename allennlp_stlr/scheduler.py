@@ -15,8 +15,11 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
     LearningRateScheduler,
 )
+from allennlp.training.learning_rate_schedulers.slanted_triangular import (
+    SlantedTriangular as BuiltinSlantedTriangular,
+)
 
-from allennlp_stlr import checks, group_labels, schedule
+from allennlp_stlr import checks, freezing, group_labels, schedule
 from allennlp_stlr.layers import layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
@@ -53,7 +56,7 @@ class RequiresPlugin:
 _GUARDED_METHODS = ("step_batch", "step", "get_values")
 
 
-class SlantedTriangular(LearningRateScheduler):
+class SlantedTriangular(BuiltinSlantedTriangular):
     """
     Implements the Slanted Triangular Learning Rate schedule (Howard & Ruder, 2018) with
     optional gradual unfreezing and discriminative fine-tuning. The learning rate rises
@@ -93,7 +96,9 @@ class SlantedTriangular(LearningRateScheduler):
 
     Registered as a `LearningRateScheduler` with name "slanted_triangular", replacing
     AllenNLP's built-in class of that name, and reachable without a plugins file as
-    `"type": "allennlp_stlr.SlantedTriangular"`.
+    `"type": "allennlp_stlr.SlantedTriangular"`. It is a subclass of the built-in, so that
+    code checking `isinstance(scheduler, allennlp...SlantedTriangular)` accepts it, but it
+    overrides every method the built-in defines and never runs the built-in's constructor.
 
     # Parameters
 
@@ -158,6 +163,7 @@ class SlantedTriangular(LearningRateScheduler):
             last_epoch,
             discriminative_fine_tuning,
             decay_factor,
+            gradual_unfreezing,
         )
         checks.check_unfreezing_interval(unfreeze_every_num_updates, gradual_unfreezing)
         sizes = [_group_size(group) for group in optimizer.param_groups]
@@ -172,7 +178,8 @@ class SlantedTriangular(LearningRateScheduler):
             labels=labels,
             layers=self._layers,
         )
-        super().__init__(optimizer, last_epoch)
+        # Not the built-in's constructor, which would schedule and freeze by its own rules.
+        LearningRateScheduler.__init__(self, optimizer, last_epoch)
         self.last_epoch = last_epoch + 1
 
         self.num_epochs = num_epochs
@@ -244,6 +251,12 @@ class SlantedTriangular(LearningRateScheduler):
         return self._stage_of_next_update() < self.stages.frozen
 
     @property
+    def is_first_epoch(self) -> bool:
+        """As the built-in's attribute: its constructor's own `step()` clears it with gradual
+        unfreezing, so it is False with gradual unfreezing and True without."""
+        return not self.gradual_unfreezing
+
+    @property
     def last_batch_num_total(self) -> int:
         """Updates applied so far (as the built-in's attribute)."""
         return self._updates
@@ -288,6 +301,7 @@ class SlantedTriangular(LearningRateScheduler):
         here: the trainer's `batch_num_total` differs between distributed workers after
         `--recover`, and a later phase of `combined` sees the run's global count.
         """
+        freezing.drop_gradients(self._frozen)
         self._updates += 1
         self._apply_rates()
         if self._updates in self._unfreeze_after:
@@ -308,7 +322,14 @@ class SlantedTriangular(LearningRateScheduler):
             self._plan = None
         self.last_epoch += 1
         if len(self._epoch_ends) == 1:
-            checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
+            checks.check_first_epoch(
+                self.num_epochs,
+                self.num_steps_per_epoch,
+                self._updates,
+                len(self._layers),
+                self.gradual_unfreezing,
+                self.unfreeze_every_num_updates,
+            )
         if self.stages.begins_after_epoch(len(self._epoch_ends)):
             self._apply_freezing()
             self._log_groups(f"epoch {len(self._epoch_ends)}")
@@ -382,9 +403,7 @@ class SlantedTriangular(LearningRateScheduler):
         # Without gradual unfreezing every parameter the optimizer holds trains: a phase of
         # `combined` after a gradually unfrozen one must not inherit its frozen groups.
         # (Parameters the config sets to `requires_grad: false` are not in the optimizer.)
-        for group, flag in zip(self.optimizer.param_groups, self.trainable()):
-            for param in group["params"]:
-                param.requires_grad = flag
+        self._frozen = freezing.apply(self.optimizer.param_groups, self.trainable())
 
     def _log_groups(self, when: str) -> None:
         peak = self.base_values

@@ -369,7 +369,7 @@ def test_every_invalid_hyperparameter_is_a_configuration_error_naming_it(
     kwargs = config.kwargs()
     kwargs[field] = value
     if field == "decay_factor":
-        kwargs["discriminative_fine_tuning"] = True  # only checked when it is used
+        kwargs["discriminative_fine_tuning"] = True  # where it takes effect
         kwargs["gradual_unfreezing"] = False
     optimizer = make_optimizer(config.configured_sizes + [config.default_size], config.lrs)
     error = _error(lambda: SlantedTriangular(optimizer, **kwargs))
