@@ -301,7 +301,6 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         here: the trainer's `batch_num_total` differs between distributed workers after
         `--recover`, and a later phase of `combined` sees the run's global count.
         """
-        freezing.drop_gradients(self._frozen)
         self._updates += 1
         self._apply_rates()
         if self._updates in self._unfreeze_after:
@@ -403,7 +402,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         # Without gradual unfreezing every parameter the optimizer holds trains: a phase of
         # `combined` after a gradually unfrozen one must not inherit its frozen groups.
         # (Parameters the config sets to `requires_grad: false` are not in the optimizer.)
-        self._frozen = freezing.apply(self.optimizer.param_groups, self.trainable())
+        freezing.apply(self.optimizer.param_groups, self.trainable())
 
     def _log_groups(self, when: str) -> None:
         peak = self.base_values
