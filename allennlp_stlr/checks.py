@@ -6,7 +6,7 @@ so that a bad config fails at construction time (also under `python -O`) instead
 training on a silently wrong schedule.
 """
 import difflib
-import inspect
+import functools
 import logging
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -163,54 +163,39 @@ REQUIRES_PLUGIN_MESSAGE = (
     '"allennlp_stlr.SlantedTriangular".'
 )
 
-_NUMERIC_SETTINGS = (
-    "num_epochs",
-    "num_steps_per_epoch",
-    "cut_frac",
-    "ratio",
-    "last_epoch",
-    "decay_factor",
-    "unfreeze_every_num_updates",
-)
+_FLAGS = ("gradual_unfreezing", "discriminative_fine_tuning")
 
-
-_SETTING_CHECKS: Dict[str, Callable[[Any], None]] = {
+# The check of each setting's value as written (`SETTINGS` of the scheduler: its signature).
+SETTING_CHECKS: Dict[str, Callable[[Any], None]] = {
     "num_epochs": check_num_epochs,
     "num_steps_per_epoch": check_num_steps_per_epoch,
     "cut_frac": check_cut_frac,
     "ratio": check_ratio,
     "last_epoch": check_last_epoch,
-    "gradual_unfreezing": lambda value: check_flag("gradual_unfreezing", value),
-    "discriminative_fine_tuning": lambda value: check_flag("discriminative_fine_tuning", value),
+    **{flag: functools.partial(check_flag, flag) for flag in _FLAGS},
     "decay_factor": check_decay_factor,
     "unfreeze_every_num_updates": lambda value: check_unfreezing_interval(value, True),
 }
 
 
-def check_config_block(config: Dict[str, Any]) -> None:
+def check_config_block(config: Dict[str, Any], settings: Sequence[str]) -> None:
     """
     Checks of the scheduler's config block as written, before AllenNLP converts its values:
     `true` is not a count (AllenNLP would read it as 1), and a misspelled setting gets the
-    name it was probably meant to be.
+    name it was probably meant to be. `settings` are the names the scheduler takes.
     """
-    from allennlp_stlr.scheduler import SlantedTriangular
-
-    for key in _NUMERIC_SETTINGS:
-        if isinstance(config.get(key), bool):
+    for key in settings:
+        if key not in _FLAGS and isinstance(config.get(key), bool):
             raise ConfigurationError(
                 f"slanted_triangular: `{key}` must be a number, got {config[key]!r}. "
                 "A boolean is not a count (it would be read as 1 or 0)."
             )
     # Every value as written, before AllenNLP's conversion raises a TypeError of its own
     # (`Expected num_epochs to be a int.`) or turns 2 into true.
-    for key, check in _SETTING_CHECKS.items():
+    for key, check in SETTING_CHECKS.items():
         if key in config:
             check(config[key])
-    valid = [
-        name
-        for name in inspect.signature(SlantedTriangular.__init__).parameters
-        if name not in ("self", "optimizer")
-    ]
+    valid = list(settings)
     for key in config:
         if key == "type" or key in valid:
             continue

@@ -6,6 +6,7 @@ rates it scales), asks `allennlp_stlr.schedule` for the fraction of the current 
 applies the resulting learning rates and the gradual-unfreezing `requires_grad` flags to the
 optimizer.
 """
+import inspect
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -236,7 +237,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
     ) -> "SlantedTriangular":
         """`FromParams.from_params`, after checks that need the config's own values: AllenNLP
         turns `true` into 1 for an `int` setting, and reports a misspelled key without a hint."""
-        checks.check_config_block(params.as_dict(quiet=True))
+        checks.check_config_block(params.as_dict(quiet=True), SETTINGS)
         return super().from_params(  # type: ignore[misc]
             params=params,
             constructor_to_call=constructor_to_call,
@@ -421,6 +422,12 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             )
         logger.info("\n".join(lines))
 
+
+# The settings a config block can hold: the constructor's own parameters, in order.
+SETTINGS: Tuple[str, ...] = tuple(
+    name for name in inspect.signature(SlantedTriangular.__init__).parameters
+    if name not in ("self", "optimizer")
+)
 
 def _group_size(group: Dict[str, Any]) -> int:
     return sum(param.numel() for param in group["params"])

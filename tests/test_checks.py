@@ -100,3 +100,15 @@ def test_empty_layer_group_is_a_warning(caplog):
         "layer group 1 (^layer1\\.) has no parameters" in m and "stage of its own" in m
         for m in messages
     )
+
+
+def test_every_setting_of_the_signature_has_its_check() -> None:
+    from allennlp_stlr.checks import SETTING_CHECKS
+    from allennlp_stlr.scheduler import SETTINGS
+
+    assert SETTINGS == (
+        "num_epochs", "num_steps_per_epoch", "cut_frac", "ratio", "last_epoch",
+        "gradual_unfreezing", "discriminative_fine_tuning", "decay_factor",
+        "unfreeze_every_num_updates",
+    )
+    assert sorted(SETTING_CHECKS) == sorted(SETTINGS)

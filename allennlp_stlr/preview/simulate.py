@@ -17,20 +17,12 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 
 from allennlp_stlr.preview.experiment import Experiment, GroupSpec, NeedsLayerGroups
-from allennlp_stlr.scheduler import SlantedTriangular
+from allennlp_stlr.scheduler import SETTINGS, SlantedTriangular
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 
-SETTINGS = (
-    "num_epochs",
-    "num_steps_per_epoch",
-    "cut_frac",
-    "ratio",
-    "gradual_unfreezing",
-    "discriminative_fine_tuning",
-    "decay_factor",
-    "unfreeze_every_num_updates",
-)
+# What the preview shows: every setting but `last_epoch`, which the scheduler counts in.
+SHOWN_SETTINGS = tuple(name for name in SETTINGS if name != "last_epoch")
 
 
 @dataclass
@@ -200,5 +192,5 @@ def simulate(experiment: Experiment) -> Preview:
         epoch=np.repeat(np.arange(epochs), per_epoch),
         peak=peak,
         floor=[p / scheduler.ratio for p in peak],
-        settings={key: getattr(scheduler, key) for key in SETTINGS if hasattr(scheduler, key)},
+        settings={key: getattr(scheduler, key) for key in SHOWN_SETTINGS},
     )
