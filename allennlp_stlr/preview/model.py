@@ -31,6 +31,11 @@ def build_model(params: Params) -> Tuple[Model, DataLoader]:
         raise ConfigurationError(
             "The experiment has no `train_data_path`; set it to the training data file."
         )
+    for key in ("validation_data_path", "test_data_path"):
+        # `allennlp train` reads a null path as none; AllenNLP's `data_loaders_from_params`
+        # would try to open a file called "None".
+        if key in params and params[key] is None:
+            params.pop(key)
     vocabulary_params = params.pop("vocabulary", Params({}))
     wanted: Optional[List[str]] = params.pop("datasets_for_vocab_creation", None)
     if wanted is None and vocabulary_params.get("type") in _VOCABULARY_WITHOUT_DATA:
