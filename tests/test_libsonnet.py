@@ -115,7 +115,8 @@ def test_module_groups_cover_the_fixture_cnn() -> None:
 
 def test_scheduler_block_has_the_schedulers_defaults() -> None:
     assert evaluate("stlr.scheduler()") == {
-        "type": "slanted_triangular",
+        # The dotted type builds our class also where no plugins file loads the package.
+        "type": "allennlp_stlr.SlantedTriangular",
         "cut_frac": 0.1,
         "ratio": 32,
         "gradual_unfreezing": False,
@@ -146,7 +147,7 @@ def test_ulmfit_preset_builds_ours_with_the_papers_values() -> None:
 )
 def test_presets(preset: str, gradual: bool, discriminative: bool) -> None:
     block = evaluate(preset)
-    assert block["type"] == "slanted_triangular"
+    assert block["type"] == "allennlp_stlr.SlantedTriangular"
     assert (block["cut_frac"], block["ratio"]) == (0.1, 32)
     assert block["gradual_unfreezing"] is gradual
     assert block["discriminative_fine_tuning"] is discriminative

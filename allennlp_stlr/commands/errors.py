@@ -37,6 +37,10 @@ def add_traceback_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def default_hint(args: argparse.Namespace, error: ConfigurationError) -> str:
+    from allennlp_stlr.preview.experiment import UnreadableConfig
+
+    if isinstance(error, UnreadableConfig):
+        return error.hint
     config = getattr(args, "config", "the config")
     return (
         f"fix that setting in {config} (or with -o/--overrides) and run again; "

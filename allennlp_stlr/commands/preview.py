@@ -25,8 +25,14 @@ from allennlp_stlr.commands.errors import (
     usage_error,
 )
 from allennlp_stlr.preview.advice import config_warnings, scheduler_warnings
-from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
+from allennlp_stlr.preview.experiment import (
+    NeedsHub,
+    NeedsLayerGroups,
+    load_params,
+    read_experiment,
+)
 from allennlp_stlr.preview.render import format_table, plot, write_csv
+from allennlp_stlr.preview.serving import fallback_warnings
 from allennlp_stlr.preview.simulate import simulate
 
 DESCRIPTION = (
@@ -69,6 +75,17 @@ def hint(args: argparse.Namespace, error: ConfigurationError) -> str:
             f"{args.config}`) prints a parameter_groups block for this model to paste into "
             "trainer.optimizer"
         )
+    if isinstance(error, NeedsHub):
+        if error.layered:
+            return (
+                "the layer groups' parameter counts need the model: set `model_name` to a "
+                "local folder with the model (`python -m allennlp_stlr.local_model` prints one "
+                "for all-MiniLM-L6-v2), or run once where the hub is reachable to cache it"
+            )
+        return (
+            "--steps-per-epoch N (the optimizer updates per epoch) previews the schedule "
+            "without the model or the data; or set `model_name` to a local folder with the model"
+        )
     return default_hint(args, error)
 
 
@@ -105,7 +122,10 @@ def preview(args: argparse.Namespace) -> None:
         result = simulate(experiment)
     out = sys.stdout
     # The scheduler's own warnings repeat some of the preview's: each is printed once.
-    for warning in dict.fromkeys(config_warnings(experiment) + logged):
+    found = fallback_warnings(
+        experiment.scheduler["type"], getattr(args, "include_package", None) or []
+    )
+    for warning in dict.fromkeys(found + config_warnings(experiment) + logged):
         out.write(f"WARNING: {warning}\n")
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:

@@ -457,16 +457,26 @@ def anchored(regex: str) -> Dict[str, Any]:
     return {"trainer": {"optimizer": {"parameter_groups": groups}}}
 
 
-@pytest.mark.parametrize("build", [False, True])
-def test_ddp_regex_warning_suggests_the_prefix(build: bool) -> None:
-    def warnings(regex: str) -> List[str]:
-        return config_warnings(read_experiment(load(GOOD, anchored(regex)), build=build))
+TWO_WORKERS = {
+    "distributed": {
+        "cuda_devices": [-1, -1],
+        "ddp_accelerator": {"type": "torch", "find_unused_parameters": True},
+    }
+}
 
-    found = warnings("^_text_field_embedder")
+
+@pytest.mark.parametrize("build", [False, True])
+def test_ddp_regex_warning_suggests_the_prefix_under_distributed_training(build: bool) -> None:
+    def warnings(regex: str, *more: Dict[str, Any]) -> List[str]:
+        return config_warnings(read_experiment(load(GOOD, anchored(regex), *more), build=build))
+
+    found = warnings("^_text_field_embedder", TWO_WORKERS)
     assert len(found) == 1
     assert "'^(module\\\\.)?_text_field_embedder'" in found[0]
-    assert warnings("_text_field_embedder") == []
-    assert warnings("^(module\\.)?_text_field_embedder") == []
+    assert warnings("_text_field_embedder", TWO_WORKERS) == []
+    assert warnings("^(module\\.)?_text_field_embedder", TWO_WORKERS) == []
+    # A config that does not train distributed: its regexes match as written.
+    assert warnings("^_text_field_embedder") == []
 
 
 # ----------------------------------------------------------------------------- errors
