@@ -161,6 +161,10 @@ def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups
     assert experiment.scheduler == evaluate("stlr.transformer()")
     names = [group.name for group in experiment.groups]
     assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
+    # The model is built (from the local folder) to count each group's parameters, so
+    # the preview shows that every regex matched and nothing fell to the default group.
+    counts = [group.num_parameters for group in experiment.groups]
+    assert counts == [11918592, 3548928, 3548928, 3548928, 148610, 0]
     result = simulate(experiment)
     assert (experiment.num_epochs, experiment.updates_per_epoch) == (4, 10)
     assert result.trainable.all()  # no gradual unfreezing

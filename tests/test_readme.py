@@ -66,6 +66,10 @@ NOT_RUN: Dict[Tuple[str, str], str] = {
         "which make env uses to find a Python"
     ),
     ("README.md", "make test QUICK=1"): "runs the test suite, this test included",
+    ("README.md", "make train   # train the fixture experiment, fixtures/experiment.jsonnet, with the plugin"): (
+        "`make train` trains fixtures/experiment.jsonnet, as tests/test_training.py does; "
+        "`make test` runs the test suite, this test included"
+    ),
     ("README.md", "cut   = max(1, floor(T * cut_frac))        (0 when cut_frac = 0)"): (
         "a formula, not a command; tests/test_schedule.py checks it "
         "(test_plan_floats_equal_the_builtin_formula)"
@@ -237,6 +241,14 @@ def test_preview_prints_the_table_header_and_every_group():
     output = run_shell(preview)
     assert "group  name            params     peak lr    floor lr  unfrozen" in output
     assert "update 61 (epoch 3)" in output
+
+
+def test_the_first_screen_shows_the_two_commands():
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:24]
+    commands = [line.split("#")[0].strip() for line in first_screen if line.startswith("make ")]
+    assert commands == ["make train", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\ntrain: env\n" in makefile and "\ntest: env\n" in makefile
 
 
 def test_module_commands_named_in_the_readme_exist():

@@ -6,7 +6,8 @@ Running or resuming from a folder without `.allennlp_plugins`, where AllenNLP's 
   an error that names `allennlp_stlr` and how to load it, instead of letting the built-in
   silently continue our checkpoint (its `load_state_dict` accepts any keys).
 - A scheduler `type` written as `allennlp_stlr.SlantedTriangular` is imported by
-  `Registrable.resolve_class_name`, so our class serves with no plugin file.
+  `Registrable.resolve_class_name`, so our class serves with no plugin file; the packaged
+  `stlr.libsonnet` writes that type in its scheduler blocks.
 
 The runs here cannot use the `stlr_trace` callback (it is part of the plugin, and naming it
 would load the plugin); the `scheduler_record` probe of `tests/probes.py` records which
@@ -15,6 +16,8 @@ class served each update and its learning rates instead.
 import copy
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -132,3 +135,43 @@ def test_a_dotted_type_trains_with_our_class_without_a_plugin_file(
     # Both end on the floor, base / ratio.
     assert lines[-1]["lr"] == [pytest.approx(0.01 / 32, rel=1e-12)]
     assert (SERVED in (run / "out.log").read_text()) is announced
+
+
+@pytest.mark.allennlp_train
+def test_the_packaged_preset_trains_with_our_class_without_a_plugin_file(tmp_path: Path) -> None:
+    """
+    A user's folder with no `.allennlp_plugins`: the packaged `stlr.libsonnet`, copied there
+    by `python -m allennlp_stlr libsonnet --copy-to`, and a config whose scheduler is its
+    transformer preset (with a short warm-up, where the built-in's first rate differs).
+    """
+    folder = plugin_free_folder(tmp_path)
+    copied = subprocess.run(
+        [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(folder)],
+        cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    experiment = Params.from_file(str(ROOT / "fixtures" / "experiment.jsonnet"))
+    params = absolute_paths(experiment.as_dict(quiet=True))
+    params["trainer"]["num_epochs"] = ONE_EPOCH["num_epochs"]
+    del params["trainer"]["learning_rate_scheduler"]
+    params["trainer"]["callbacks"] = [{"type": "scheduler_record"}]
+    (folder / "base.json").write_text(json.dumps(params))
+    (folder / "config.jsonnet").write_text(
+        "local stlr = import 'stlr.libsonnet';\n"
+        "(import 'base.json') + { trainer+: { learning_rate_scheduler:"
+        f" stlr.transformer() + {{ cut_frac: {ONE_EPOCH['cut_frac']} }} }} }}\n"
+    )
+    run = tmp_path / "run"
+
+    done = allennlp_train(
+        "config.jsonnet", "-s", str(run), "--include-package", "tests.probes",
+        cwd=folder, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = records(run)
+    assert [r["update"] for r in lines] == list(range(1, 11))
+    assert {r["scheduler"] for r in lines} == {OURS}
+    # The peak at update 1; the built-in would start at 0.00903125.
+    assert lines[0]["lr"] == [pytest.approx(0.01, rel=1e-12)]
+    assert lines[-1]["lr"] == [pytest.approx(0.01 / 32, rel=1e-12)]
+    assert SERVED in (run / "out.log").read_text()
