@@ -9,6 +9,8 @@ from typing import Callable, NoReturn
 
 from allennlp.common.checks import ConfigurationError
 
+from allennlp_stlr.preview.failures import UnreadableConfig
+
 EXIT_CONFIGURATION = 1
 EXIT_USAGE = 2
 
@@ -37,8 +39,6 @@ def add_traceback_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def default_hint(args: argparse.Namespace, error: ConfigurationError) -> str:
-    from allennlp_stlr.preview.experiment import UnreadableConfig
-
     if isinstance(error, UnreadableConfig):
         return error.hint
     config = getattr(args, "config", "the config")

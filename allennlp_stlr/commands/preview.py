@@ -25,12 +25,8 @@ from allennlp_stlr.commands.errors import (
     usage_error,
 )
 from allennlp_stlr.preview.advice import config_warnings, scheduler_warnings
-from allennlp_stlr.preview.experiment import (
-    NeedsHub,
-    NeedsLayerGroups,
-    load_params,
-    read_experiment,
-)
+from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
+from allennlp_stlr.preview.failures import NeedsHub
 from allennlp_stlr.preview.render import format_table, plot, write_csv
 from allennlp_stlr.preview.serving import fallback_warnings
 from allennlp_stlr.preview.simulate import simulate

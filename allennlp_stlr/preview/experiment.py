@@ -5,8 +5,6 @@ What a slanted triangular schedule depends on, read from an experiment's `Params
 """
 import copy
 import inspect
-import os
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -19,6 +17,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
 from allennlp.training.util import data_loaders_from_params
 
+from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig, hub_unreachable
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.counting import count_updates
 from allennlp_stlr.scheduler import SlantedTriangular
@@ -79,71 +78,6 @@ def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
 
 class NeedsLayerGroups(ConfigurationError):
     """Gradual unfreezing or discriminative fine-tuning over an optimizer with no layer groups."""
-
-
-class UnreadableConfig(ConfigurationError):
-    """The config file is missing, or its Jsonnet does not evaluate; `hint` says which."""
-
-    def __init__(self, config: str, error: Exception) -> None:
-        detail = str(error).strip()
-        super().__init__(f"cannot read {config}: {detail}")
-        if isinstance(error, FileNotFoundError) or not os.path.isfile(config):
-            relative = (
-                "" if os.path.isabs(config) else f" in {os.getcwd()}, the folder the command runs in"
-            )
-            self.hint = f"there is no file {config}{relative}: check the path"
-            return
-        # Jsonnet's errors name the place as FILE:LINE:COLUMN (or FILE:(LINE:COLUMN)-(...)).
-        where = re.search(r"[^\s:]+:\(?(\d+):(\d+)", detail)
-        place = f" at line {where.group(1)}, column {where.group(2)}" if where else ""
-        undefined = re.search(r"undefined external variable: (\S+)", detail)
-        if undefined:
-            self.hint = (
-                f"the Jsonnet of {config} reads std.extVar('{undefined.group(1)}'): set the "
-                f"environment variable {undefined.group(1)} and run again"
-            )
-        else:
-            self.hint = (
-                f"the Jsonnet of {config} does not evaluate{place}: fix it there "
-                "(the error above is Jsonnet's own)"
-            )
-
-
-class NeedsHub(ConfigurationError):
-    """A transformer (or its tokenizer) that only the unreachable Hugging Face hub has."""
-
-    def __init__(self, config: Dict[str, Any], layered: bool, error: Exception) -> None:
-        names = sorted(set(_model_names(config)))
-        named = f" ({', '.join(names)})" if names else ""
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        super().__init__(
-            f"the config's pretrained transformer{named} is not on this machine and the "
-            f"Hugging Face hub cannot be reached: {first_line}"
-        )
-        self.layered = layered
-
-
-def _model_names(value: Any) -> List[str]:
-    if isinstance(value, dict):
-        found = [value["model_name"]] if isinstance(value.get("model_name"), str) else []
-        return found + [name for item in value.values() for name in _model_names(item)]
-    if isinstance(value, list):
-        return [name for item in value for name in _model_names(item)]
-    return []
-
-
-def hub_unreachable(error: BaseException) -> bool:
-    """Whether transformers failed for want of the hub (offline, no connection, no such name)."""
-    text = str(error)
-    return any(
-        sign in text
-        for sign in (
-            "Connection error",  # transformers 4.20: no connection and nothing cached
-            "offline mode",  # TRANSFORMERS_OFFLINE / HF_HUB_OFFLINE
-            "huggingface.co",
-            "not a valid model identifier",
-        )
-    )
 
 
 def load_params(config: str, overrides: str = "") -> Params:
