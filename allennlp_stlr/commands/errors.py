@@ -9,7 +9,7 @@ from typing import Callable, NoReturn
 
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_stlr.preview.failures import UnreadableConfig
+from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig
 
 EXIT_CONFIGURATION = 1
 EXIT_USAGE = 2
@@ -39,7 +39,7 @@ def add_traceback_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def default_hint(args: argparse.Namespace, error: ConfigurationError) -> str:
-    if isinstance(error, UnreadableConfig):
+    if isinstance(error, (NeedsHub, UnreadableConfig)):
         return error.hint
     config = getattr(args, "config", "the config")
     return (

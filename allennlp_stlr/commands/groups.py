@@ -18,6 +18,7 @@ from allennlp_stlr.commands.errors import (
     reports_configuration_errors,
 )
 from allennlp_stlr.preview.experiment import load_params
+from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
 from allennlp_stlr.preview.suggest import format_suggestion, suggest_groups
 
 DESCRIPTION = (
@@ -36,7 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def print_groups(args: argparse.Namespace) -> None:
     """Print the suggested block for `args.config` (with `args.overrides`)."""
     logging.getLogger("allennlp.common.params").setLevel(logging.WARNING)
-    suggestion = suggest_groups(load_params(args.config, args.overrides))
+    params = load_params(args.config, args.overrides)
+    try:
+        suggestion = suggest_groups(params)
+    except (OSError, ValueError) as error:
+        if not hub_unreachable(error):
+            raise
+        raise NeedsHub(params.as_dict(quiet=True), True, error) from error
     sys.stdout.write(format_suggestion(suggestion) + "\n")
 
 

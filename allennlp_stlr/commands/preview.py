@@ -26,7 +26,6 @@ from allennlp_stlr.commands.errors import (
 )
 from allennlp_stlr.preview.advice import config_warnings, scheduler_warnings
 from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
-from allennlp_stlr.preview.failures import NeedsHub
 from allennlp_stlr.preview.render import format_table, plot, write_csv
 from allennlp_stlr.preview.serving import fallback_warnings
 from allennlp_stlr.preview.simulate import simulate
@@ -70,17 +69,6 @@ def hint(args: argparse.Namespace, error: ConfigurationError) -> str:
             f"`allennlp stlr-groups {args.config}` (or `python -m allennlp_stlr groups "
             f"{args.config}`) prints a parameter_groups block for this model to paste into "
             "trainer.optimizer"
-        )
-    if isinstance(error, NeedsHub):
-        if error.layered:
-            return (
-                "the layer groups' parameter counts need the model: set `model_name` to a "
-                "local folder with the model (`python -m allennlp_stlr.local_model` prints one "
-                "for all-MiniLM-L6-v2), or run once where the hub is reachable to cache it"
-            )
-        return (
-            "--steps-per-epoch N (the optimizer updates per epoch) previews the schedule "
-            "without the model or the data; or set `model_name` to a local folder with the model"
         )
     return default_hint(args, error)
 

@@ -45,9 +45,9 @@ class UnreadableConfig(ConfigurationError):
 class NeedsHub(ConfigurationError):
     """A transformer (or its tokenizer) that only the unreachable Hugging Face hub has."""
 
-    layered: bool  # the scheduler uses layer groups, so the model is needed
+    hint: str
 
-    def __init__(self, config: Dict[str, Any], layered: bool, error: Exception) -> None:
+    def __init__(self, config: Dict[str, Any], needs_model: bool, error: Exception) -> None:
         names = sorted(set(_model_names(config)))
         named = f" ({', '.join(names)})" if names else ""
         text = str(error).strip()
@@ -56,7 +56,19 @@ class NeedsHub(ConfigurationError):
             f"the config's pretrained transformer{named} is not on this machine and the "
             f"Hugging Face hub cannot be reached: {first_line}"
         )
-        self.layered = layered
+        if needs_model:
+            self.hint = (
+                "the model itself is needed here (its layer groups and their parameters): set "
+                "`model_name` to a local folder with the model (`python -m "
+                "allennlp_stlr.local_model` prints one for all-MiniLM-L6-v2), or run once where "
+                "the hub is reachable, which caches it"
+            )
+        else:
+            self.hint = (
+                "--steps-per-epoch N (the optimizer updates per epoch) previews the schedule "
+                "without the model or the data; or set `model_name` to a local folder with the "
+                "model"
+            )
 
 
 def _model_names(value: Any) -> List[str]:

@@ -658,20 +658,25 @@ def test_libsonnet_copy_keeps_a_different_file(
     assert mine.read_text().startswith("//") and mine.read_text() != "// edited\n"
 
 
-# scheduler overrides, the hint line's start
+NEEDS_THE_MODEL = (
+    "hint: the model itself is needed here (its layer groups and their parameters): set "
+    "`model_name` to a local folder with the model"
+)
+# command, overrides, the hint line's start
 HUB_CASES = [
-    ({}, "hint: --steps-per-epoch N (the optimizer updates per epoch) previews the schedule "
-         "without the model or the data"),
-    ({"trainer.learning_rate_scheduler.discriminative_fine_tuning": True},
-     "hint: the layer groups' parameter counts need the model: set `model_name` to a local "
-     "folder"),
+    ("preview", {}, "hint: --steps-per-epoch N (the optimizer updates per epoch) previews the "
+                    "schedule without the model or the data"),
+    ("preview", {"trainer.learning_rate_scheduler.discriminative_fine_tuning": True},
+     NEEDS_THE_MODEL),
+    ("groups", {}, NEEDS_THE_MODEL),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("overrides, hint", HUB_CASES)
+@pytest.mark.parametrize("command, overrides, hint", HUB_CASES)
 def test_a_transformer_only_the_hub_has_is_a_message_with_a_way_out(
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    command: str,
     overrides: Dict[str, Any],
     hint: str,
 ) -> None:
@@ -679,17 +684,17 @@ def test_a_transformer_only_the_hub_has_is_a_message_with_a_way_out(
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("STLR_MODEL", "allennlp-stlr-tests/no-such-model")
     config = "configs/transformer_classifier.jsonnet"
-    done = run_main(capsys, "preview", config, "-o", json.dumps(overrides))
+    done = run_main(capsys, command, config, "-o", json.dumps(overrides))
     assert done["code"] == 1
     assert "Traceback" not in done["err"]
     lines = done["err"].splitlines()
     assert lines[0].startswith(
-        "stlr-preview: error: the config's pretrained transformer "
+        f"stlr-{command}: error: the config's pretrained transformer "
         "(allennlp-stlr-tests/no-such-model) is not on this machine and the Hugging Face hub "
         "cannot be reached: "
     )
     assert lines[-1].startswith(hint)
-    if overrides:
+    if overrides or command == "groups":
         return
     # As the hint says: the schedule itself needs neither model nor data.
     done = run_main(capsys, "preview", config, "--steps-per-epoch", "10")
