@@ -239,6 +239,9 @@ TINY_RUNS = [["--seeds", "1"], ["--recipes", *REPEATED, "--seeds", "2"]]
 def run_tiny(out: Path, argv: List[str]) -> None:
     """`benchmarks.recipes` on 48 Rotten Tomatoes sentences (3 updates per epoch, 3 epochs),
     each recipe searching one value of its grid."""
+    import torch
+
+    threads = torch.get_num_threads()
     patch = pytest.MonkeyPatch()
     for name in recipes.DEFAULT_RECIPES:
         recipe = recipes.RECIPES[name]
@@ -247,6 +250,7 @@ def run_tiny(out: Path, argv: List[str]) -> None:
         recipes.main(["--out", str(out / "results"), "--data", str(out / "data"), *TINY, *argv])
     finally:
         patch.undo()
+        torch.set_num_threads(threads)  # the rest of the suite keeps its threads
 
 
 @pytest.fixture(scope="module")
