@@ -107,7 +107,7 @@ def preview(args: argparse.Namespace) -> None:
     out = sys.stdout
     # The scheduler's own warnings repeat some of the preview's: each is printed once.
     found = fallback_warnings(
-        experiment.scheduler["type"], getattr(args, "include_package", None) or []
+        experiment.scheduler.get("type") or "", getattr(args, "include_package", None) or []
     )
     for warning in dict.fromkeys(found + config_warnings(experiment) + logged):
         out.write(f"WARNING: {warning}\n")
