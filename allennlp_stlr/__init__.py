@@ -14,6 +14,7 @@ from allennlp_stlr import group_labels
 
 group_labels.install()
 
+from allennlp.common.registrable import Registrable  # noqa: E402
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler  # noqa: E402
 
 from allennlp_stlr.scheduler import SlantedTriangular  # noqa: E402
@@ -25,7 +26,10 @@ __all__ = ["LearningRateTrace", "SlantedTriangular", "__version__"]
 
 logger = logging.getLogger(__name__)
 
-LearningRateScheduler.register("slanted_triangular", exist_ok=True)(SlantedTriangular)
+# Replacing the built-in under its name is the point of this package: take the built-in's
+# entry out first, so that `register` does not log the replacement as an overwrite.
+Registrable._registry[LearningRateScheduler].pop("slanted_triangular", None)
+LearningRateScheduler.register("slanted_triangular")(SlantedTriangular)
 logger.info(
     'LearningRateScheduler "slanted_triangular" is now served by %s.%s',
     SlantedTriangular.__module__,

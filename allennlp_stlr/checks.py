@@ -9,11 +9,12 @@ import difflib
 import inspect
 import logging
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_stlr import layer_groups
+from allennlp_stlr.layers import layer_group_indices
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ _GROUPS_HINT = (
 )
 
 
+# Larger counts and ratios overflow a float or lose integer precision in the schedule's
+# arithmetic; no real run comes near.
+LARGEST = 2**53
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -34,62 +40,118 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_finite(value: Any) -> bool:
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _shown(value: Any) -> str:
+    """`value` for a message: a huge integer by its size, anything else by a short repr."""
+    if value is None:
+        return "null"
+    if _is_int(value) and abs(value) > 10**15:
+        return f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _count(value: Any) -> bool:
+    return _is_int(value) and 0 < value <= LARGEST
+
+
+def check_num_epochs(value: Any) -> None:
+    if not _count(value):
+        raise ConfigurationError(
+            f"slanted_triangular: `num_epochs` must be a positive integer (at most 2**53), got "
+            f"{_shown(value)}. Set it to the number of epochs the schedule should span (normally "
+            "the trainer's `num_epochs`, which is passed in when you leave it out)."
+        )
+
+
+def check_num_steps_per_epoch(value: Any) -> None:
+    if value is not None and not _count(value):
+        raise ConfigurationError(
+            "slanted_triangular: `num_steps_per_epoch` must be a positive integer (at most "
+            f"2**53) or null, got {_shown(value)}. Set it to the number of optimizer updates per "
+            "epoch, or leave it out so that the trainer passes the data loader's length."
+        )
+
+
+def check_cut_frac(value: Any) -> None:
+    if not _is_number(value) or not (0.0 <= value <= 1.0):
+        raise ConfigurationError(
+            f"slanted_triangular: `cut_frac` must be a number in [0, 1], got {_shown(value)}. "
+            "It is the fraction of each triangle spent increasing the learning rate "
+            "(0.1 in ULMFiT; 0 = decay only, 1 = warm-up only)."
+        )
+
+
+def check_ratio(value: Any) -> None:
+    if not _is_finite(value) or not (1 <= value <= LARGEST):
+        raise ConfigurationError(
+            f"slanted_triangular: `ratio` must be a finite number >= 1 (at most 2**53), got "
+            f"{_shown(value)}. It is how many times smaller the lowest learning rate is than "
+            "the peak (32 in ULMFiT; 1 = constant learning rate)."
+        )
+
+
+def check_last_epoch(value: Any) -> None:
+    if not (_is_int(value) and value == -1):
+        raise ConfigurationError(
+            f"slanted_triangular: `last_epoch` must be -1 (its default), got {_shown(value)}. "
+            "The schedule counts its own progress, and `--recover` restores it from the "
+            "checkpoint; any other value would only make AllenNLP's `Scheduler` demand an "
+            "`initial_lr` in every param group. Remove the setting."
+        )
+
+
+def check_decay_factor(value: Any) -> None:
+    if not _is_finite(value) or value <= 0:
+        raise ConfigurationError(
+            f"slanted_triangular: `decay_factor` must be a positive finite number, got "
+            f"{_shown(value)}. With `discriminative_fine_tuning` each layer group trains with "
+            "`decay_factor` times the rate of the group above it (0.38 in ULMFiT, 1/2.6)."
+        )
+    if value > 1:
+        raise ConfigurationError(
+            f"slanted_triangular: `decay_factor` = {value!r} would give each lower layer "
+            "group a HIGHER rate than the group above it. It is a multiplier, at most 1: "
+            "ULMFiT divides by 2.6 per layer, which is `decay_factor` = 1/2.6 = 0.38 (for "
+            f"{value!r} as a divisor, write {1 / value:.4g})."
+        )
+
+
+def check_flag(name: str, value: Any) -> None:
+    """`gradual_unfreezing`, `discriminative_fine_tuning`: AllenNLP would read 2 as true and
+    null as false."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"slanted_triangular: `{name}` must be true or false, got {_shown(value)}. "
+            f"Write `{name}: true` to use it, or leave it out."
+        )
+
+
 def check_hyperparameters(
     num_epochs: Any,
     num_steps_per_epoch: Any,
     cut_frac: Any,
     ratio: Any,
     last_epoch: Any,
-    discriminative_fine_tuning: bool,
+    discriminative_fine_tuning: Any,
     decay_factor: Any,
+    gradual_unfreezing: Any = False,
 ) -> None:
     """Raise `ConfigurationError` for any hyperparameter outside its meaningful range."""
-    if not _is_int(num_epochs) or num_epochs <= 0:
-        raise ConfigurationError(
-            f"slanted_triangular: `num_epochs` must be a positive integer, got {num_epochs!r}. "
-            "Set it to the number of epochs the schedule should span (normally the "
-            "trainer's `num_epochs`, which is passed in when you leave it out)."
-        )
-    if num_steps_per_epoch is not None and (
-        not _is_int(num_steps_per_epoch) or num_steps_per_epoch <= 0
-    ):
-        raise ConfigurationError(
-            "slanted_triangular: `num_steps_per_epoch` must be a positive integer or null, "
-            f"got {num_steps_per_epoch!r}. Set it to the number of optimizer updates per "
-            "epoch, or leave it out so that the trainer passes the data loader's length."
-        )
-    if not _is_number(cut_frac) or not (0.0 <= cut_frac <= 1.0):
-        raise ConfigurationError(
-            f"slanted_triangular: `cut_frac` must be a number in [0, 1], got {cut_frac!r}. "
-            "It is the fraction of each triangle spent increasing the learning rate "
-            "(0.1 in ULMFiT; 0 = decay only, 1 = warm-up only)."
-        )
-    if not _is_number(ratio) or not math.isfinite(ratio) or ratio < 1:
-        raise ConfigurationError(
-            f"slanted_triangular: `ratio` must be a finite number >= 1, got {ratio!r}. "
-            "It is how many times smaller the lowest learning rate is than the peak "
-            "(32 in ULMFiT; 1 = constant learning rate)."
-        )
-    if not _is_int(last_epoch) or last_epoch < -1:
-        raise ConfigurationError(
-            f"slanted_triangular: `last_epoch` must be an integer >= -1, got {last_epoch!r}. "
-            "Leave it at -1: progress is restored from the checkpoint, not from this value."
-        )
-    if discriminative_fine_tuning and (
-        not _is_number(decay_factor) or not math.isfinite(decay_factor) or decay_factor <= 0
-    ):
-        raise ConfigurationError(
-            f"slanted_triangular: `decay_factor` must be a positive number with "
-            f"`discriminative_fine_tuning`, got {decay_factor!r}. Each layer group trains with "
-            "`decay_factor` times the rate of the group above it (0.38 in ULMFiT, 1/2.6)."
-        )
-    if discriminative_fine_tuning and decay_factor > 1:
-        raise ConfigurationError(
-            f"slanted_triangular: `decay_factor` = {decay_factor!r} would give each lower layer "
-            "group a HIGHER rate than the group above it. It is a multiplier, at most 1: "
-            "ULMFiT divides by 2.6 per layer, which is `decay_factor` = 1/2.6 = 0.38 (for "
-            f"{decay_factor!r} as a divisor, write {1 / decay_factor:.4g})."
-        )
+    check_num_epochs(num_epochs)
+    check_num_steps_per_epoch(num_steps_per_epoch)
+    check_cut_frac(cut_frac)
+    check_ratio(ratio)
+    check_last_epoch(last_epoch)
+    check_flag("gradual_unfreezing", gradual_unfreezing)
+    check_flag("discriminative_fine_tuning", discriminative_fine_tuning)
+    check_decay_factor(decay_factor)
 
 
 REQUIRES_PLUGIN_MESSAGE = (
@@ -112,6 +174,19 @@ _NUMERIC_SETTINGS = (
 )
 
 
+_SETTING_CHECKS: Dict[str, Callable[[Any], None]] = {
+    "num_epochs": check_num_epochs,
+    "num_steps_per_epoch": check_num_steps_per_epoch,
+    "cut_frac": check_cut_frac,
+    "ratio": check_ratio,
+    "last_epoch": check_last_epoch,
+    "gradual_unfreezing": lambda value: check_flag("gradual_unfreezing", value),
+    "discriminative_fine_tuning": lambda value: check_flag("discriminative_fine_tuning", value),
+    "decay_factor": check_decay_factor,
+    "unfreeze_every_num_updates": lambda value: check_unfreezing_interval(value, True),
+}
+
+
 def check_config_block(config: Dict[str, Any]) -> None:
     """
     Checks of the scheduler's config block as written, before AllenNLP converts its values:
@@ -126,6 +201,11 @@ def check_config_block(config: Dict[str, Any]) -> None:
                 f"slanted_triangular: `{key}` must be a number, got {config[key]!r}. "
                 "A boolean is not a count (it would be read as 1 or 0)."
             )
+    # Every value as written, before AllenNLP's conversion raises a TypeError of its own
+    # (`Expected num_epochs to be a int.`) or turns 2 into true.
+    for key, check in _SETTING_CHECKS.items():
+        if key in config:
+            check(config[key])
     valid = [
         name
         for name in inspect.signature(SlantedTriangular.__init__).parameters
@@ -146,10 +226,10 @@ def check_unfreezing_interval(every: Any, gradual_unfreezing: bool) -> None:
     """`unfreeze_every_num_updates`: a positive count, and only with gradual unfreezing."""
     if every is None:
         return
-    if not _is_int(every) or every <= 0:
+    if not _count(every):
         raise ConfigurationError(
-            "slanted_triangular: `unfreeze_every_num_updates` must be a positive integer or "
-            f"null, got {every!r}. It is how many optimizer updates each layer group trains "
+            "slanted_triangular: `unfreeze_every_num_updates` must be a positive integer (at "
+            f"most 2**53) or null, got {_shown(every)}. It is how many optimizer updates each layer group trains "
             "before the next one below it is unfrozen; leave it out to unfreeze at each epoch end."
         )
     if not gradual_unfreezing:
@@ -159,31 +239,20 @@ def check_unfreezing_interval(every: Any, gradual_unfreezing: bool) -> None:
         )
 
 
-def layer_group_indices(group_sizes: Sequence[int], gradual_unfreezing: bool) -> List[int]:
-    """
-    The indices of the layer groups, bottom first, among the optimizer's param groups (the
-    configured `parameter_groups`, then AllenNLP's default group): with gradual unfreezing
-    the default group is not a layer; otherwise it is the top one when it has parameters.
-    """
-    *configured, default = group_sizes
-    indices = list(range(len(configured)))
-    if not gradual_unfreezing and default:
-        indices.append(len(configured))
-    return indices
-
-
 def check_layer_groups(
     group_sizes: Sequence[int],
     gradual_unfreezing: bool,
     discriminative_fine_tuning: bool,
     names: Optional[Sequence[Sequence[Optional[str]]]] = None,
     labels: Optional[Sequence[str]] = None,
+    layers: Optional[Sequence[Sequence[int]]] = None,
 ) -> None:
     """
     Check the optimizer's parameter groups (given as parameter counts, in order, with
     AllenNLP's default group last) for gradual unfreezing and discriminative fine-tuning.
     `names` (each group's parameter names, when known) make the messages name parameters, and
-    `labels` name the groups.
+    `labels` name the groups. `layers` (each layer's group indices; default: one group each)
+    say which groups are one layer.
     """
     if not (gradual_unfreezing or discriminative_fine_tuning):
         return
@@ -203,7 +272,9 @@ def check_layer_groups(
             "Add regexes for them (often the classifier head, as the last group)."
         )
     indices = layer_group_indices(group_sizes, gradual_unfreezing)
-    if sum(1 for i in indices if group_sizes[i]) < 2:
+    if layers is None:
+        layers = [[i] for i in indices]
+    if sum(1 for layer in layers if any(group_sizes[i] for i in layer)) < 2:
         raise ConfigurationError(
             f"slanted_triangular: `{mode}` needs at least two layer groups with parameters, "
             f"but the optimizer has {len(configured)} configured parameter group(s) "
@@ -211,7 +282,9 @@ def check_layer_groups(
         )
     known = names is not None and all(n is not None for group in names for n in group)
     if known:
-        spanning = layer_groups.groups_spanning_layers([list(group) for group in names])
+        spanning = layer_groups.groups_spanning_layers(
+            [list(group) for group in names], labels
+        )
         if spanning:
             logger.warning(
                 layer_groups.spanning_groups_message(
@@ -263,8 +336,13 @@ def check_stages_fit(
     num_steps_per_epoch: Optional[int],
     num_layer_groups: int,
     unfreeze_every_num_updates: Optional[int],
+    measured_after: Optional[str] = None,
 ) -> None:
-    """With gradual unfreezing, every group must be unfrozen before training ends."""
+    """
+    With gradual unfreezing, every group must be unfrozen before training ends.
+    `measured_after` says why `num_steps_per_epoch` is known only now, when it is the first
+    epoch's measured length.
+    """
     if unfreeze_every_num_updates is None:
         if num_epochs < num_layer_groups:
             never = num_layer_groups - num_epochs
@@ -283,9 +361,35 @@ def check_stages_fit(
             f"slanted_triangular: with `unfreeze_every_num_updates` = {unfreeze_every_num_updates}"
             f", unfreezing {num_layer_groups} layer groups takes {unfreezing} updates, but "
             f"training has only {total} ({num_epochs} epochs x {num_steps_per_epoch}), so the "
-            "lowest groups would never train with all layers. Set `unfreeze_every_num_updates` "
+            "lowest groups would never train with all layers. "
+            + (f"{measured_after} " if measured_after else "")
+            + "Set `unfreeze_every_num_updates` "
             f"below {total // max(1, num_layer_groups - 1)}, or train longer."
         )
+
+
+def check_first_epoch(
+    num_epochs: int,
+    configured: Optional[int],
+    measured: int,
+    num_layer_groups: int,
+    gradual_unfreezing: bool,
+    unfreeze_every_num_updates: Optional[int],
+) -> None:
+    """
+    At the end of the first epoch, whose length (`measured` updates) is now known: the checks
+    that a known or right `num_steps_per_epoch` would have made at construction time.
+    """
+    warn_length_mismatch(configured, measured)
+    if not gradual_unfreezing or configured == measured:
+        return
+    why = (
+        "The data loader has no length, so the number of updates per epoch was unknown until "
+        f"the first epoch ended, with {measured} updates: this is found only now."
+        if configured is None
+        else f"`num_steps_per_epoch` is {configured}, but the first epoch had {measured} updates."
+    )
+    check_stages_fit(num_epochs, measured, num_layer_groups, unfreeze_every_num_updates, why)
 
 
 def warn_unknown_epoch_length(num_steps_per_epoch: Optional[int]) -> None:

@@ -21,7 +21,7 @@ same units by how they run.
 
 `groups_spanning_layers` finds param groups that are not layers at all, such as a group of
 every bias and LayerNorm weight kept for `weight_decay: 0`, and `spanning_groups_message`
-says what that means for the scheduler and what to do.
+says what that means for the scheduler and what to do (split each layer under one name).
 """
 import json
 import re
@@ -207,7 +207,9 @@ def format_parameter_groups(groups: Sequence[LayerGroup]) -> str:
 
 
 # ---------------------------------------------------------------- groups that are not layers
-def groups_spanning_layers(group_names: Sequence[Sequence[str]]) -> List[int]:
+def groups_spanning_layers(
+    group_names: Sequence[Sequence[str]], names: Optional[Sequence[Optional[str]]] = None
+) -> List[int]:
     """
     Indices of the param groups (bottom first, each given as its parameters' names) that are
     not layers: a group spans layers when its parameters lie in at least two layers (units as
@@ -216,7 +218,17 @@ def groups_spanning_layers(group_names: Sequence[Sequence[str]]) -> List[int]:
     share at least two layers with each other and with no third group (a weight-decay group
     beside AllenNLP's default group) both span layers too. A group inside a single layer never
     does, so splitting one layer into two groups is not reported here.
+
+    With `names` (each group's `name` option), groups that share a name are one layer and are
+    judged together (a layer's decayed half and its no-decay half).
     """
+    if names is not None:
+        shared: Dict[str, List[int]] = {}
+        for index, name in enumerate(names):
+            shared.setdefault(name or f"\0{index}", []).append(index)
+        merged = list(shared.values())
+        held = [[n for index in layer for n in group_names[index]] for layer in merged]
+        return sorted(index for j in groups_spanning_layers(held) for index in merged[j])
     everything = [(name, 1) for names in group_names for name in names]
     unit_of = {name: unit.key for unit, pairs in units_of(everything) for name, _ in pairs}
     layers = [{unit_of[name] for name in names} for names in group_names]
@@ -245,10 +257,8 @@ def spanning_groups_message(indices: Sequence[int], group_labels: Sequence[str])
     What groups `indices` (from `groups_spanning_layers`) mean for gradual unfreezing and
     discriminative fine-tuning, and what to do; `group_labels` names every group by index.
 
-    AllenNLP's `parameter_groups` cannot keep weight decay off biases and LayerNorm weights
-    while grouping by layer: `make_parameter_groups` puts each parameter in exactly one group
-    (a parameter two groups match is a ValueError), and `slanted_triangular` counts each group
-    as one layer. The message says so and gives the two ways out.
+    The way out: split each layer into two groups under one name, which the scheduler takes
+    for one layer.
     """
     named = [f"{i} ({group_labels[i]})" for i in indices]
     one = len(named) == 1
@@ -259,18 +269,16 @@ def spanning_groups_message(indices: Sequence[int], group_labels: Sequence[str])
         else ("each", "none of them is a layer", "those groups")
     )
     return (
-        "slanted_triangular counts every optimizer param group as one layer, bottom first "
-        "(AllenNLP's default group, for parameters no regex matches, is last). "
+        "slanted_triangular counts every optimizer param group as one layer (groups that "
+        "share a `name` as one), bottom first (AllenNLP's default group, for parameters no "
+        "regex matches, is last). "
         f"{subject} parameters of layers that other groups hold, so {not_a_layer}: "
         f"gradual unfreezing unfreezes {it} in an epoch of its own as if it were a layer, "
         "and discriminative fine-tuning gives parameters of different layers one decayed "
-        "learning rate. AllenNLP's parameter_groups cannot keep weight decay off biases and "
-        "LayerNorm weights while grouping by layer: each parameter belongs to exactly one "
-        "group (a parameter that two groups match is a ValueError) and each group counts as a "
-        f"layer. Either remove {that} from parameter_groups and list one group per layer "
-        "(weight decay then applies to biases and LayerNorm weights too), or split every layer "
-        "group in two, [[that layer's weights], {}] and [[that layer's biases and LayerNorm "
-        "weights], {weight_decay: 0}], knowing that each half then counts as a layer: twice "
-        "the epochs for gradual unfreezing, and decay_factor applies between the halves (its "
-        "square root keeps about the same decay per layer)."
+        "learning rate. To keep weight decay off biases and LayerNorm weights, remove "
+        f"{that} and split each layer instead: two groups under one name, [[its weights], "
+        "{name: L}] and [[its biases and LayerNorm weights], {name: L, weight_decay: 0}], "
+        "which the scheduler takes for one layer. `stlr.transformerGroups(..., noDecay=true)` "
+        "and `allennlp stlr-groups CONFIG --no-decay` write them "
+        "(docs/switching.md#keeping-weight-decay-off-biases-and-layernorm-weights)."
     )

@@ -1,50 +1,36 @@
 """
-The slanted triangular schedule as plain arithmetic on update counters.
+The slanted triangular schedule as plain arithmetic on update counters (no torch, no AllenNLP).
 
-Nothing here knows about torch or AllenNLP. `plan` maps the progress counters (updates
-applied so far, the update count at each epoch end) to a `Plan`: the schedule as a short
-list of straight-line `Piece`s, each moving the *fraction* of the way from the floor
-(`base / ratio`, fraction 0) to the peak (`base`, fraction 1) linearly between two update
-counts. The scheduler class owns the counters and turns fractions into learning rates,
-`lr = base * (1 + fraction * (ratio - 1)) / ratio`.
+The formula, the stages and the re-planning rules are written out once, in
+[docs/schedule.md](../docs/schedule.md); this module is that text as code. Read it top to
+bottom: a triangle, a plan of triangles, gradual unfreezing's stages, and `plan`, which folds
+the epoch ends seen so far into the plan for the next updates.
 
-The triangle of Howard & Ruder (2018), eq. 3, with `t` counted from 1 as AllenNLP does:
-
-    cut = max(1, floor(T * cut_frac))           (0 when cut_frac = 0: decay only)
-    p(t) = t / cut                              if t < cut
-         = 1 - (t - cut) / (T - cut)            otherwise
-    lr(t) = base * (1 + p(t) * (ratio - 1)) / ratio
-
-is two pieces: `(0, cut, 0 -> 1)` and `(cut, T, 1 -> 0)`. AllenNLP's built-in uses
-`cut = floor(T * cut_frac)`; flooring it at one update for `cut_frac > 0` means a short
-triangle still reaches its peak instead of starting the decay below it.
-
-The whole schedule is a sequence of stages:
-
-* With gradual unfreezing over `L` layer groups, each of the first `L - 1` stages is a
-  triangle of its own: one epoch each (AllenNLP's rule), or `stage_updates` updates each.
-* The main triangle then spans the rest of training, up to `num_epochs` epochs of the
-  planned length.
-
-The planned epoch length is the floored mean of the completed epochs (as in the built-in),
-else the configured length (stretched while the first epoch runs longer), else unknown.
-While it is unknown the main stage runs the *open warm-up* `1 - 1/sqrt(t)`, the one curve
-in the schedule: it starts on the floor, never falls and never reaches the peak, so it
-needs no guess of the length. Whenever an epoch end moves the planned end of the main
-triangle (the first epoch's length becomes known, or differs from the configured one, or
-epoch lengths vary), the rest is *re-planned* from where the fraction stands at that epoch
-end: before the peak, it rises to the peak at the new triangle's cut, but never faster than
-the new triangle's own warm-up (`1/cut` of the way per update), so a re-plan never makes the
-rate jump; after the peak, it falls linearly to the floor at the new end.
+Everything is a *fraction* of the way from the floor (`base / ratio`, 0) to the peak (`base`,
+1); the scheduler turns fractions into rates, `lr = base * (1 + fraction * (ratio - 1)) / ratio`.
+Updates are counted from 1, as AllenNLP's trainer numbers them: "after update `start`" means
+that update `start + 1` is the first one of a piece.
 """
 import math
 from bisect import bisect_left, bisect_right
-from typing import List, NamedTuple, Optional, Sequence
+from typing import Any, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+
+
+# ----------------------------------------------------------------------------- one triangle
+def warmup_updates(total: int, cut_frac: float) -> int:
+    """
+    ULMFiT's `cut = floor(T * cut_frac)`: the update (counted from the triangle's start) at which
+    a triangle of `total` updates peaks. Floored at 1 for `cut_frac > 0`, so that a short
+    triangle still reaches its peak; 0 with `cut_frac = 0` (decay only, as the built-in).
+    """
+    if cut_frac == 0:
+        return 0
+    return min(total, max(1, int(total * cut_frac)))
 
 
 class Piece(NamedTuple):
-    """The fraction runs linearly from `start_value` (after update `start`) to `end_value`
-    (at update `end`)."""
+    """The fraction runs linearly from `start_value` (after update `start`) to `end_value` (at
+    update `end`)."""
 
     start: int
     end: int
@@ -52,58 +38,9 @@ class Piece(NamedTuple):
     end_value: float
 
 
-class Plan:
-    """
-    The fraction of every update from some point on: `pieces` in order, then, from update
-    `open_from` on (if set), the open warm-up. Updates past the last piece keep its end value.
-    The plan holds through update `holds_through`: until the next epoch end, except in a first
-    epoch that runs past its configured length, where each update stretches the plan.
-    """
-
-    __slots__ = ("pieces", "ends", "open_from", "open_value", "holds_through")
-
-    def __init__(
-        self,
-        pieces: Sequence[Piece],
-        open_from: Optional[int] = None,
-        cut_frac: float = 0.1,
-        holds_through: float = math.inf,
-    ):
-        self.pieces = list(pieces)
-        # One last piece that holds the end value, so every update finds a piece.
-        last_end = self.pieces[-1].end if self.pieces else 0
-        last_value = self.pieces[-1].end_value if self.pieces else 0.0
-        self.pieces.append(Piece(last_end, math.inf, last_value, last_value))  # type: ignore[arg-type]
-        self.ends = [piece.end for piece in self.pieces]
-        self.open_from = math.inf if open_from is None else open_from
-        self.holds_through = holds_through
-        # With cut_frac 0 (no warm-up asked for) the open stage holds the peak instead.
-        self.open_value = 1.0 if cut_frac == 0 else None
-
-    def at(self, updates: int) -> float:
-        """The fraction for update number `updates` (1-based)."""
-        if updates > self.open_from:
-            if self.open_value is not None:
-                return self.open_value
-            return open_warmup(updates - self.open_from)
-        start, end, start_value, end_value = self.pieces[bisect_left(self.ends, updates)]
-        if updates <= start:
-            return start_value
-        # For a triangle's pieces these are the built-in's `step / cut` and
-        # `1 - (step - cut) / (T - cut)`, so equal inputs give equal floats; and a piece
-        # lands exactly on its end value.
-        return start_value + (end_value - start_value) * ((updates - start) / (end - start))
-
-
-def warmup_updates(total: int, cut_frac: float) -> int:
-    """The update (counted from the triangle's start) at which a triangle of `total` peaks."""
-    if cut_frac == 0:
-        return 0
-    return min(total, max(1, int(total * cut_frac)))
-
-
 def triangle(start: int, total: int, cut_frac: float) -> List[Piece]:
-    """The pieces of a triangle of `total` updates that starts after update `start`."""
+    """The pieces of a triangle of `total` updates after update `start`: up to the peak at
+    `cut`, then down to the floor at the last update."""
     if total <= 0:
         return []
     peak = start + warmup_updates(total, cut_frac)
@@ -118,20 +55,82 @@ def triangle(start: int, total: int, cut_frac: float) -> List[Piece]:
 
 def open_warmup(step: int) -> float:
     """
-    Fraction of update `step` of a stage whose length is not known yet: `1 - 1/sqrt(step)`
-    (50% of the way after 4 updates, 90% after 100, 99% after 10,000).
+    The fraction of update `step` of a stage whose length is not known yet: `1 - 1/sqrt(step)`
+    (50% of the way after 4 updates, 90% after 100, 99% after 10,000). It starts on the floor,
+    never falls and never reaches the peak, so it needs no guess of where the peak is.
     """
     return 0.0 if step <= 0 else 1 - 1 / math.sqrt(step)
+
+
+# ----------------------------------------------------------------------------- a plan
+class Plan:
+    """
+    The fraction at every update from some point on: `pieces` in order, then, after update
+    `open_from` (if given), the open warm-up (the peak itself with `cut_frac = 0`). Updates past
+    the last piece keep its end value.
+
+    `peak_at` is the update from which the fraction only falls (infinite while the open warm-up
+    runs). `holds_through` is the last update the plan is valid for before the first epoch ends
+    (a first epoch that runs past its configured length stretches the plan at every update);
+    after that, only an epoch end can change it (`plan_key`).
+    """
+
+    __slots__ = ("pieces", "open_from", "open_value", "peak_at", "holds_through", "_lookup", "_ends")
+
+    def __init__(
+        self,
+        pieces: Sequence[Piece],
+        open_from: Optional[float] = None,
+        cut_frac: float = 0.1,
+        holds_through: float = math.inf,
+    ):
+        self.pieces = list(pieces)
+        self.open_from: float = math.inf if open_from is None else open_from
+        self.open_value = 1.0 if cut_frac == 0 else None
+        self.holds_through = holds_through
+        rising = [piece.end for piece in self.pieces if piece.end_value > piece.start_value]
+        if rising:
+            self.peak_at: float = rising[-1]
+        elif math.isfinite(self.open_from) and self.open_value is None:
+            self.peak_at = math.inf
+        else:  # decay only: the plan starts at (or past) its peak
+            self.peak_at = -math.inf
+        # One last piece that holds the end value, so every update finds a piece.
+        last = self.pieces[-1] if self.pieces else Piece(0, 0, 0.0, 0.0)
+        self._lookup = self.pieces + [Piece(last.end, math.inf, last.end_value, last.end_value)]  # type: ignore[arg-type]
+        self._ends = [piece.end for piece in self._lookup]
+
+    def at(self, updates: int) -> float:
+        """The fraction for update number `updates`. The one place where a piece's shape is
+        evaluated: a fall of another shape would be a change here."""
+        if updates > self.open_from:
+            if self.open_value is not None:
+                return self.open_value
+            return open_warmup(updates - self.open_from)  # type: ignore[arg-type]
+        start, end, start_value, end_value = self._lookup[bisect_left(self._ends, updates)]
+        if updates <= start:
+            return start_value
+        # For a triangle's pieces these are the built-in's `step / cut` and
+        # `1 - (step - cut) / (T - cut)`: equal inputs give equal floats, and a piece lands
+        # exactly on its end value.
+        return start_value + (end_value - start_value) * ((updates - start) / (end - start))
+
+    def replanned(self, anchor: int, start: int, end: int, cut_frac: float) -> "Plan":
+        """This plan continued from where it stands at update `anchor`, for a triangle that
+        started after update `start` and now ends at `end` (see `replanned`)."""
+        value = self.at(anchor)
+        pieces = replanned(anchor, value, anchor >= self.peak_at, start, end, cut_frac)
+        return Plan(pieces, cut_frac=cut_frac)
 
 
 def replanned(
     anchor: int, value: float, past_peak: bool, start: int, end: int, cut_frac: float
 ) -> List[Piece]:
     """
-    The rest of a main triangle (from update `start` to `end`) continued from `value` at
-    update `anchor`: up to the peak, rising no faster than the triangle's own warm-up (unless
-    the triangle ends first), then down to the floor at `end`; or, past the peak already,
-    straight down to the floor.
+    The rest of a triangle (from update `start` to `end`) continued from `value` at update
+    `anchor`: up to the peak, rising no faster than the triangle's own warm-up (unless the
+    triangle ends first), so that the rate never jumps; or, past the peak already, straight
+    down to the floor.
     """
     if end <= anchor:
         return [Piece(anchor, anchor, 0.0, 0.0)]
@@ -147,13 +146,26 @@ def replanned(
     return pieces
 
 
+def opening(
+    start: int, total: Optional[int], cut_frac: float, holds_through: float = math.inf
+) -> Plan:
+    """A triangle of `total` updates after update `start` as first planned; with `total`
+    unknown, the open warm-up."""
+    if total is None:
+        return Plan([], open_from=start, cut_frac=cut_frac, holds_through=holds_through)
+    # A triangle with no updates left (training is already past it): the floor.
+    pieces = triangle(start, total, cut_frac) or [Piece(start, start, 0.0, 0.0)]
+    return Plan(pieces, cut_frac=cut_frac, holds_through=holds_through)
+
+
+# ----------------------------------------------------------------------------- epochs
 def epoch_length(
     epoch_ends: Sequence[int], configured: Optional[int], updates: int
 ) -> Optional[int]:
     """
-    The epoch length the schedule plans with: the floored mean length of the completed
-    epochs (as AllenNLP's built-in), else the configured length (stretched while the first
-    epoch runs longer), else None while the first epoch's length is unknown.
+    The epoch length the schedule plans with: the floored mean length of the completed epochs
+    (as AllenNLP's built-in), else the configured length (stretched while the first epoch runs
+    longer), else None while the first epoch's length is unknown.
     """
     if epoch_ends:
         return epoch_ends[-1] // len(epoch_ends)
@@ -162,46 +174,80 @@ def epoch_length(
     return max(configured, updates)
 
 
-def stage(updates: int, epoch_ends: Sequence[int], freezing_stages: int, stage_updates: Optional[int]) -> int:
+# ----------------------------------------------------------------------------- stages
+class Stages(NamedTuple):
     """
-    The stage that the update after `updates` belongs to: 0 .. `freezing_stages` - 1 while
-    layer groups are being unfrozen, `freezing_stages` once all are.
+    Gradual unfreezing as stages. Stage `k` (0 .. `frozen` - 1) trains the top `k + 1` layers
+    and is a triangle of its own; stage `frozen`, the main stage, trains every layer, and one
+    triangle spans the rest of training. A stage is one epoch (ULMFiT's rule), or
+    `every_num_updates` updates (stage `k` is updates `k * N + 1` to `(k + 1) * N`).
+    `Stages()` is a run without gradual unfreezing: the main stage only.
+
+    This is the one place that knows whether stages are counted in epochs or in updates.
     """
-    done = len(epoch_ends) if stage_updates is None else updates // stage_updates
-    return min(done, freezing_stages)
+
+    frozen: int = 0
+    every_num_updates: Optional[int] = None
+
+    def of_update(self, update: int, epoch_ends: Sequence[int]) -> int:
+        """The stage that update number `update` (1-based) belongs to."""
+        if self.every_num_updates is None:
+            begun = bisect_left(epoch_ends, update)  # epochs that ended before this update
+        else:
+            begun = (update - 1) // self.every_num_updates
+        return min(begun, self.frozen)
+
+    def trained_layers(self, stage: int, num_layers: int) -> int:
+        """How many layers, counted from the top, train in stage `stage`."""
+        return num_layers if stage >= self.frozen else stage + 1
+
+    def begin_after_updates(self) -> FrozenSet[int]:
+        """The update counts after which a stage that unfreezes a layer begins, when stages are
+        counted in updates (as a set: the scheduler looks its count up at every update)."""
+        every = self.every_num_updates
+        return frozenset() if every is None else frozenset(k * every for k in range(1, self.frozen + 1))
+
+    def begins_after_epoch(self, completed_epochs: int) -> bool:
+        """Whether the epoch after `completed_epochs` starts a stage that unfreezes a layer."""
+        return self.every_num_updates is None and 0 < completed_epochs <= self.frozen
+
+    def updates_to_unfreeze(self) -> Optional[int]:
+        """Updates before the main stage begins, when stages are counted in updates."""
+        every = self.every_num_updates
+        return None if every is None else self.frozen * every
+
+    def main_start(self, epoch_ends: Sequence[int]) -> Optional[int]:
+        """The update after which the main stage begins; None while an epoch-long frozen stage
+        has not ended."""
+        if self.every_num_updates is not None:
+            return self.frozen * self.every_num_updates
+        if len(epoch_ends) < self.frozen:
+            return None
+        return epoch_ends[self.frozen - 1] if self.frozen else 0
+
+    def frozen_triangles(self) -> List[Tuple[int, int]]:
+        """`(start, total)` of each frozen stage counted in updates, known in advance (an
+        epoch-long stage is planned when it begins)."""
+        every = self.every_num_updates
+        return [] if every is None else [(k * every, every) for k in range(self.frozen)]
 
 
-def unfrozen_groups(stage_index: int, num_layer_groups: int) -> int:
-    """How many layer groups, counted from the top, train in stage `stage_index`."""
-    return min(stage_index + 1, num_layer_groups)
-
-
-def discriminative_factors(nonempty: Sequence[bool], decay_factor: float) -> List[float]:
-    """
-    Per-group multipliers of discriminative fine-tuning: the top (last) non-empty group
-    keeps its rate, each non-empty group below it is `decay_factor` times the one above.
-    Empty groups keep a factor of 1 and do not count as a layer.
-    """
-    factors = [1.0] * len(nonempty)
-    depth = 0
-    for index in reversed(range(len(nonempty))):
-        if nonempty[index]:
-            factors[index] = decay_factor**depth
-            depth += 1
-    return factors
-
-
+# ----------------------------------------------------------------------------- the plan
 def plan(
     updates: int,
     epoch_ends: Sequence[int],
     num_epochs: int,
     configured_steps_per_epoch: Optional[int],
     cut_frac: float,
-    freezing_stages: int = 0,
-    stage_updates: Optional[int] = None,
+    stages: Stages = Stages(),
 ) -> Plan:
     """
     The `Plan` for the updates after `updates`, until the next epoch end.
+
+    The main triangle begins as first planned, with the epoch length known when it started
+    (or the open warm-up, when none is known). Each later epoch end that moves its planned end
+    (`num_epochs` epochs of the mean length so far) is then folded in: the rest is re-planned
+    from where the fraction stands at that epoch end.
 
     # Parameters
 
@@ -215,56 +261,67 @@ def plan(
         The configured epoch length, `None` when unknown.
     cut_frac : `float`
         Fraction of each triangle spent warming up.
-    freezing_stages : `int`, optional (default = `0`)
-        With gradual unfreezing, the number of stages (`layer groups - 1`) that each run
-        their own triangle before the main triangle spans the rest of training.
-    stage_updates : `Optional[int]`, optional (default = `None`)
-        The length of each freezing stage in updates; `None`: one epoch each.
+    stages : `Stages`, optional (default = `Stages()`, no gradual unfreezing)
+        Gradual unfreezing's stages.
     """
-    length = epoch_length(epoch_ends, configured_steps_per_epoch, updates)
     # A configured first epoch stretches the plan once it runs longer.
+    length = epoch_length(epoch_ends, configured_steps_per_epoch, updates)
     holds = math.inf if epoch_ends or length is None else float(length)
-    pieces: List[Piece] = []
-    if stage_updates is None:
-        if len(epoch_ends) < freezing_stages:
-            # Still unfreezing: this epoch is a triangle of its own.
-            start = epoch_ends[-1] if epoch_ends else 0
-            if length is None:
-                return Plan([], open_from=start, cut_frac=cut_frac)
-            return Plan(triangle(start, length, cut_frac), holds_through=holds)
-        main_start = epoch_ends[freezing_stages - 1] if freezing_stages else 0
-    else:
-        for index in range(freezing_stages):
-            pieces += triangle(index * stage_updates, stage_updates, cut_frac)
-        main_start = freezing_stages * stage_updates
 
-    # The main triangle as planned when it started: with the length known by the first
-    # epoch end after its start (a configured first epoch stretches up to there).
+    main_start = stages.main_start(epoch_ends)
+    if main_start is None:
+        # An epoch-long frozen stage: this epoch is a triangle of its own.
+        return opening(epoch_ends[-1] if epoch_ends else 0, length, cut_frac, holds)
+
+    frozen = [
+        piece for start, total in stages.frozen_triangles() for piece in triangle(start, total, cut_frac)
+    ]
+    # The main triangle as first planned, with the length known by the first epoch end after
+    # its start (a configured first epoch stretches up to there).
     done = bisect_right(epoch_ends, main_start)
     first_end = epoch_ends[done] if done < len(epoch_ends) else updates
     length = epoch_length(epoch_ends[:done], configured_steps_per_epoch, first_end)
-    if length is None:
-        if done == len(epoch_ends):
-            return Plan(pieces, open_from=main_start, cut_frac=cut_frac, holds_through=holds)
-        # The open warm-up ran until the first epoch end; continue from where it stands.
-        anchor = epoch_ends[done]
-        done += 1
-        end = num_epochs * (anchor // done)
-        value = 1.0 if cut_frac == 0 else open_warmup(anchor - main_start)
-        main = replanned(anchor, value, cut_frac == 0, main_start, end, cut_frac)
-    else:
-        end = num_epochs * length
-        main = triangle(main_start, end - main_start, cut_frac) or [
-            Piece(main_start, main_start, 0.0, 0.0)
-        ]
-    # Every later epoch end that moves the planned end re-plans the rest from there.
+    end = None if length is None else num_epochs * length
+    main = opening(main_start, None if end is None else end - main_start, cut_frac)
+    # The fold: every later epoch end that moves the planned end re-plans the rest from there.
     for completed in range(done + 1, len(epoch_ends) + 1):
-        moved = num_epochs * (epoch_ends[completed - 1] // completed)
-        if moved == end:
-            continue
         anchor = epoch_ends[completed - 1]
-        rising = [piece.end for piece in main if piece.end_value > piece.start_value]
-        past_peak = not rising or anchor >= rising[-1]
-        value = Plan(main).at(anchor)
-        main, end = replanned(anchor, value, past_peak, main_start, moved, cut_frac), moved
-    return Plan(pieces + main, holds_through=holds)
+        moved = num_epochs * (anchor // completed)  # the mean length so far, as `epoch_length`
+        if moved != end:
+            main, end = main.replanned(anchor, main_start, moved, cut_frac), moved
+    return Plan(frozen + main.pieces, main.open_from, cut_frac, holds)
+
+
+def plan_key(
+    updates: int,
+    epoch_ends: Sequence[int],
+    configured_steps_per_epoch: Optional[int],
+    stages: Stages = Stages(),
+) -> Tuple[Any, ...]:
+    """
+    What `plan` reads of the progress counters besides the update count, so that a caller can
+    keep a plan across an epoch end that leaves this key as it was (the usual case: a steady
+    epoch length in the main stage). The fold above re-plans exactly when the mean epoch length
+    moves, and each frozen epoch is a triangle of its own.
+    """
+    main_start = stages.main_start(epoch_ends)
+    return (
+        len(epoch_ends) if main_start is None else main_start,
+        epoch_length(epoch_ends, configured_steps_per_epoch, updates),
+    )
+
+
+# ----------------------------------------------------------------------------- layers
+def discriminative_factors(nonempty: Sequence[bool], decay_factor: float) -> List[float]:
+    """
+    Per-layer multipliers of discriminative fine-tuning: the top (last) non-empty layer keeps
+    its rate, each non-empty layer below it is `decay_factor` times the one above. Empty layers
+    keep a factor of 1 and do not count as depth.
+    """
+    factors = [1.0] * len(nonempty)
+    depth = 0
+    for index in reversed(range(len(nonempty))):
+        if nonempty[index]:
+            factors[index] = decay_factor**depth
+            depth += 1
+    return factors

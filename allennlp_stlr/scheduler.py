@@ -7,8 +7,7 @@ applies the resulting learning rates and the gradual-unfreezing `requires_grad` 
 optimizer.
 """
 import logging
-import math
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common import Params
@@ -16,8 +15,12 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
     LearningRateScheduler,
 )
+from allennlp.training.learning_rate_schedulers.slanted_triangular import (
+    SlantedTriangular as BuiltinSlantedTriangular,
+)
 
-from allennlp_stlr import checks, group_labels, schedule
+from allennlp_stlr import checks, freezing, group_labels, schedule
+from allennlp_stlr.layers import layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -53,7 +56,7 @@ class RequiresPlugin:
 _GUARDED_METHODS = ("step_batch", "step", "get_values")
 
 
-class SlantedTriangular(LearningRateScheduler):
+class SlantedTriangular(BuiltinSlantedTriangular):
     """
     Implements the Slanted Triangular Learning Rate schedule (Howard & Ruder, 2018) with
     optional gradual unfreezing and discriminative fine-tuning. The learning rate rises
@@ -77,8 +80,11 @@ class SlantedTriangular(LearningRateScheduler):
 
     Layer groups are the optimizer's `parameter_groups`, bottom layer first, followed by
     AllenNLP's default group for unmatched parameters (which must be empty with gradual
-    unfreezing; with discriminative fine-tuning alone it is the top group). Every param
-    group counts as one layer.
+    unfreezing; with discriminative fine-tuning alone it is the top group). Param groups
+    whose options share a `name` are one layer (e.g. a layer's weights with weight decay and
+    its biases and LayerNorm weights without): they unfreeze together and share one
+    discriminative factor, and each keeps its own optimizer options. Layers are ordered by
+    their first group; every group without a shared name is a layer of its own.
 
     When `num_steps_per_epoch` is unknown (a data loader without a length), the first epoch
     warms up along `1 - 1/sqrt(t)` of the way to the peak, and the rest of the triangle is
@@ -90,7 +96,9 @@ class SlantedTriangular(LearningRateScheduler):
 
     Registered as a `LearningRateScheduler` with name "slanted_triangular", replacing
     AllenNLP's built-in class of that name, and reachable without a plugins file as
-    `"type": "allennlp_stlr.SlantedTriangular"`.
+    `"type": "allennlp_stlr.SlantedTriangular"`. It is a subclass of the built-in, so that
+    code checking `isinstance(scheduler, allennlp...SlantedTriangular)` accepts it, but it
+    overrides every method the built-in defines and never runs the built-in's constructor.
 
     # Parameters
 
@@ -155,18 +163,23 @@ class SlantedTriangular(LearningRateScheduler):
             last_epoch,
             discriminative_fine_tuning,
             decay_factor,
+            gradual_unfreezing,
         )
         checks.check_unfreezing_interval(unfreeze_every_num_updates, gradual_unfreezing)
         sizes = [_group_size(group) for group in optimizer.param_groups]
+        labels = [group.get("name", "") for group in optimizer.param_groups]
+        # Bottom first, each the indices of its param groups.
+        self._layers = layers_of(sizes, labels, gradual_unfreezing)
         checks.check_layer_groups(
             sizes,
             gradual_unfreezing,
             discriminative_fine_tuning,
             names=[group_labels.names_of(group["params"]) for group in optimizer.param_groups],
-            labels=[group.get("name", "") for group in optimizer.param_groups],
+            labels=labels,
+            layers=self._layers,
         )
-        self._layer_groups = checks.layer_group_indices(sizes, gradual_unfreezing)
-        super().__init__(optimizer, last_epoch)
+        # Not the built-in's constructor, which would schedule and freeze by its own rules.
+        LearningRateScheduler.__init__(self, optimizer, last_epoch)
         self.last_epoch = last_epoch + 1
 
         self.num_epochs = num_epochs
@@ -181,12 +194,21 @@ class SlantedTriangular(LearningRateScheduler):
             checks.check_stages_fit(
                 num_epochs,
                 self.num_steps_per_epoch,
-                len(self._layer_groups),
+                len(self._layers),
                 unfreeze_every_num_updates,
             )
+        self.stages = schedule.Stages(
+            len(self._layers) - 1 if gradual_unfreezing else 0, unfreeze_every_num_updates
+        )
+        self._unfreeze_after = self.stages.begin_after_updates()
         self._factors = [1.0] * len(sizes)
         if discriminative_fine_tuning:
-            self._factors = schedule.discriminative_factors([s > 0 for s in sizes], decay_factor)
+            factors = schedule.discriminative_factors(
+                [any(sizes[i] for i in layer) for layer in self._layers], decay_factor
+            )
+            for layer, factor in zip(self._layers, factors):
+                for index in layer:
+                    self._factors[index] = factor
         checks.warn_unknown_epoch_length(self.num_steps_per_epoch)
 
         # The progress counters and the rates they scale: all the state there is.
@@ -194,9 +216,9 @@ class SlantedTriangular(LearningRateScheduler):
         self._epoch_ends: List[int] = []  # value of t at the end of each completed epoch
         self._set_bases([float(base) for base in self.base_values])
         # Derived from the counters, not state: worked out again when an epoch end changes
-        # what it depends on (`_plan_inputs`).
+        # what it depends on (`schedule.plan_key`).
         self._plan: Optional[schedule.Plan] = None
-        self._planned_for: Optional[tuple] = None
+        self._plan_key: Optional[Tuple[Any, ...]] = None
 
         self._apply_freezing()
         if gradual_unfreezing:
@@ -224,14 +246,15 @@ class SlantedTriangular(LearningRateScheduler):
 
     # ----------------------------------------------------------------- derived values
     @property
-    def freezing_stages(self) -> int:
-        """Stages that run their own triangle while layers are being unfrozen."""
-        return len(self._layer_groups) - 1 if self.gradual_unfreezing else 0
-
-    @property
     def freezing_current(self) -> bool:
         """Whether some layer group is frozen now (as the built-in's attribute)."""
-        return self.gradual_unfreezing and self._stage() < self.freezing_stages
+        return self._stage_of_next_update() < self.stages.frozen
+
+    @property
+    def is_first_epoch(self) -> bool:
+        """As the built-in's attribute: its constructor's own `step()` clears it with gradual
+        unfreezing, so it is False with gradual unfreezing and True without."""
+        return not self.gradual_unfreezing
 
     @property
     def last_batch_num_total(self) -> int:
@@ -246,17 +269,16 @@ class SlantedTriangular(LearningRateScheduler):
     def get_values(self) -> List[float]:
         """The learning rate of each param group for the current update."""
         plan = self._plan
-        if plan is None or self._updates > plan.holds_through:
+        if plan is None or (self._updates > plan.holds_through and not self._epoch_ends):
             plan = self._plan = schedule.plan(
                 self._updates,
                 self._epoch_ends,
                 self.num_epochs,
                 self.num_steps_per_epoch,
                 self.cut_frac,
-                self.freezing_stages,
-                self.unfreeze_every_num_updates,
+                self.stages,
             )
-            self._planned_for = self._plan_inputs()
+            self._plan_key = self._key()
         # `base * rise / ratio` is the built-in's order of operations: equal floats.
         ratio = self.ratio
         rise = 1 + plan.at(self._updates) * (ratio - 1)
@@ -265,10 +287,11 @@ class SlantedTriangular(LearningRateScheduler):
     def trainable(self) -> List[bool]:
         """Whether each param group trains in the next update."""
         flags = [True] * len(self.optimizer.param_groups)
-        if self.gradual_unfreezing:
-            top = schedule.unfrozen_groups(self._stage(), len(self._layer_groups))
-            for position, index in enumerate(self._layer_groups):
-                flags[index] = position >= len(self._layer_groups) - top
+        count = len(self._layers)
+        trained = self.stages.trained_layers(self._stage_of_next_update(), count)
+        for position, layer in enumerate(self._layers):
+            for index in layer:
+                flags[index] = position >= count - trained
         return flags
 
     # ----------------------------------------------------------------- trainer API
@@ -280,13 +303,11 @@ class SlantedTriangular(LearningRateScheduler):
         """
         self._updates += 1
         self._apply_rates()
-        every = self.unfreeze_every_num_updates
-        if every is not None and self._updates % every == 0:
-            if self._updates // every <= self.freezing_stages:
-                # The next update starts a new stage; requires_grad must be set before its
-                # backward pass, which comes before the next `step_batch`.
-                self._apply_freezing()
-                self._log_groups(f"after update {self._updates}")
+        if self._updates in self._unfreeze_after:
+            # requires_grad must be set before the next update's backward pass, which comes
+            # before the next `step_batch`.
+            self._apply_freezing()
+            self._log_groups(f"after update {self._updates}")
 
     def step(self, metric: Optional[float] = None) -> None:
         """Mark the end of an epoch; with gradual unfreezing, unfreeze the next group."""
@@ -296,17 +317,19 @@ class SlantedTriangular(LearningRateScheduler):
             # building it. Not an epoch of ours.
             return
         self._epoch_ends.append(self._updates)
-        if self._plan_inputs() != self._planned_for:
+        if self._key() != self._plan_key:
             self._plan = None
-        elif self._plan is not None:
-            # Unchanged: it holds until the next epoch end (a configured first epoch no
-            # longer stretches it).
-            self._plan.holds_through = math.inf
         self.last_epoch += 1
         if len(self._epoch_ends) == 1:
-            checks.warn_length_mismatch(self.num_steps_per_epoch, self._updates)
-        by_epochs = self.unfreeze_every_num_updates is None
-        if self.gradual_unfreezing and by_epochs and len(self._epoch_ends) <= self.freezing_stages:
+            checks.check_first_epoch(
+                self.num_epochs,
+                self.num_steps_per_epoch,
+                self._updates,
+                len(self._layers),
+                self.gradual_unfreezing,
+                self.unfreeze_every_num_updates,
+            )
+        if self.stages.begins_after_epoch(len(self._epoch_ends)):
             self._apply_freezing()
             self._log_groups(f"epoch {len(self._epoch_ends)}")
 
@@ -355,22 +378,14 @@ class SlantedTriangular(LearningRateScheduler):
         self._log_groups(f"resumed after update {updates}")
 
     # ----------------------------------------------------------------- helpers
-    def _plan_inputs(self) -> tuple:
-        """
-        What a plan depends on besides the update count: the epoch-long freezing stages begun
-        so far and the planned epoch length. An epoch end that changes neither (a stable epoch
-        length in the main triangle) leaves the plan as it was, so it is not worked out again.
-        """
-        stages = len(self._epoch_ends) if self.unfreeze_every_num_updates is None else 0
-        return (
-            min(stages, self.freezing_stages),
-            schedule.epoch_length(self._epoch_ends, self.num_steps_per_epoch, self._updates),
+    def _key(self) -> Tuple[Any, ...]:
+        return schedule.plan_key(
+            self._updates, self._epoch_ends, self.num_steps_per_epoch, self.stages
         )
 
-    def _stage(self) -> int:
-        return schedule.stage(
-            self._updates, self._epoch_ends, self.freezing_stages, self.unfreeze_every_num_updates
-        )
+    def _stage_of_next_update(self) -> int:
+        """The stage of update `updates + 1`: `requires_grad` is set for the next backward."""
+        return self.stages.of_update(self._updates + 1, self._epoch_ends)
 
     def _set_bases(self, bases: List[float]) -> None:
         self._bases = bases
@@ -387,9 +402,7 @@ class SlantedTriangular(LearningRateScheduler):
         # Without gradual unfreezing every parameter the optimizer holds trains: a phase of
         # `combined` after a gradually unfrozen one must not inherit its frozen groups.
         # (Parameters the config sets to `requires_grad: false` are not in the optimizer.)
-        for group, flag in zip(self.optimizer.param_groups, self.trainable()):
-            for param in group["params"]:
-                param.requires_grad = flag
+        freezing.apply(self.optimizer.param_groups, self.trainable())
 
     def _log_groups(self, when: str) -> None:
         peak = self.base_values

@@ -12,6 +12,11 @@
 // of the form `^(module\.)?path\.` so that they also match under distributed training (DDP
 // prefixes every parameter name with `module.`). torch keeps the extra `name` key in the
 // optimizer's param group, and the scheduler's log names the group by it.
+//
+// With `noDecay=true`, `moduleGroups` and `transformerGroups` write each layer as two groups
+// under one name: its other parameters, then its biases and LayerNorm weights with
+// `weight_decay: 0`. Groups that share a name are one layer for the scheduler: unfrozen
+// together, with one discriminative factor, each group keeping its own options.
 {
   // A regex for every parameter under module `path` (e.g. '_text_field_embedder').
   moduleRegex(path):: '^(module\\.)?' + std.strReplace(path, '.', '\\.') + '\\.',
@@ -19,17 +24,42 @@
   // One parameter group.
   group(regexes, name, options={}):: [regexes, { name: name } + options],
 
-  // One group per module path, bottom to top: stlr.moduleGroups(['_text_field_embedder',
+  // The parameters that weight decay leaves alone: names containing `bias`,
+  // `LayerNorm.weight` or `layer_norm.weight`, the same parameters as allennlp-models'
+  // `[["bias", "LayerNorm\\.weight", "layer_norm\\.weight"], {weight_decay: 0}]` and
+  // transformers' `no_decay` lists (so also `bias_ih_l0` of an RNN and `in_proj_bias`).
+  noDecayRegex:: '.*(bias|LayerNorm\\.weight|layer_norm\\.weight)',
+
+  // `regex` (starting with `^`) narrowed to the names that `noDecayRegex` does not match
+  // (`decayed`) or does (`exempt`). The lookahead reads the whole name from its start, so
+  // the two halves share out whatever `regex` matches, with or without DDP's `module.`.
+  decayed(regex):: self.narrowed(regex, '^(?!'),
+  exempt(regex):: self.narrowed(regex, '^(?='),
+  narrowed(regex, lookahead)::
+    assert std.startsWith(regex, '^') : 'a regex to split must start with ^: ' + regex;
+    lookahead + self.noDecayRegex + ')' + std.substr(regex, 1, std.length(regex) - 1),
+
+  // One layer, the modules `paths`: one group, or with `noDecay` two groups under one name,
+  // the second (biases and LayerNorm weights) with `weight_decay: 0`.
+  layer(paths, name, options={}, noDecay=false)::
+    local regexes = [self.moduleRegex(path) for path in paths];
+    if noDecay then [
+      self.group([self.decayed(regex) for regex in regexes], name, options),
+      self.group([self.exempt(regex) for regex in regexes], name, options + { weight_decay: 0 }),
+    ] else [self.group(regexes, name, options)],
+
+  // One layer per module path, bottom to top: stlr.moduleGroups(['_text_field_embedder',
   // '_seq2vec_encoder', '_feedforward', '_classification_layer']).
-  moduleGroups(paths, options={}):: [
-    self.group([self.moduleRegex(path)], path, options)
+  moduleGroups(paths, options={}, noDecay=false):: std.flattenArrays([
+    self.layer([path], path, options, noDecay)
     for path in paths
-  ],
+  ]),
 
   // Groups for a model whose `text_field_embedder` has a `pretrained_transformer` under the
   // key `embedder`: the transformer's embeddings, its `numLayers` layers `layersPerGroup` at
-  // a time, and a head of the transformer's pooler plus the modules in `head`.
-  // `layerPath` and `embeddingsPath` fit BERT-like models (BERT, RoBERTa, MiniLM, ...).
+  // a time, and a head of the transformer's pooler plus the modules in `head`; with
+  // `noDecay`, each of them in two groups as above. `layerPath` and `embeddingsPath` fit
+  // BERT-like models (BERT, RoBERTa, MiniLM, ...).
   transformerGroups(
     numLayers,
     embedder='tokens',
@@ -39,6 +69,7 @@
     embeddingsPath='embeddings',
     poolerPath='pooler',
     options={},
+    noDecay=false,
   )::
     local model = '_text_field_embedder.token_embedder_' + embedder + '.transformer_model.';
     local starts = std.range(0, std.ceil(numLayers / layersPerGroup) - 1);
@@ -48,22 +79,19 @@
     local layerName(ids) =
       if std.length(ids) == 1 then 'layer ' + ids[0]
       else 'layers ' + ids[0] + '-' + ids[std.length(ids) - 1];
-    [self.group([self.moduleRegex(model + embeddingsPath)], 'embeddings', options)] +
-    [
-      self.group(
-        [self.moduleRegex(model + layerPath + '.' + i) for i in layers(start)],
-        layerName(layers(start)),
-        options,
-      )
-      for start in starts
-    ] +
-    [
-      self.group(
-        [self.moduleRegex(model + poolerPath)] + [self.moduleRegex(path) for path in head],
-        'head',
-        options,
-      ),
-    ],
+    std.flattenArrays(
+      [self.layer([model + embeddingsPath], 'embeddings', options, noDecay)] +
+      [
+        self.layer(
+          [model + layerPath + '.' + i for i in layers(start)],
+          layerName(layers(start)),
+          options,
+          noDecay,
+        )
+        for start in starts
+      ] +
+      [self.layer([model + poolerPath] + head, 'head', options, noDecay)]
+    ),
 
   // The scheduler block, every setting spelled out, with the scheduler's own defaults (the
   // triangle alone). Leave `numEpochs` and `numStepsPerEpoch` null so that the trainer

@@ -1,9 +1,11 @@
 // Fine-tune a pretrained transformer classifier with slanted triangular learning rates, the
 // preset for transformers (`stlr.transformer()`: the triangle alone, which matched
 // linear_with_warmup in our ablation, where ULMFiT's gradual unfreezing and discriminative
-// rates lost). The layer groups name each part of the model in the scheduler's log; swap in
-// `stlr.ulmfitLstm()` to unfreeze them one per epoch with discriminative rates (5 groups:
-// train at least 5 epochs).
+// rates lost). The layers name each part of the model in the scheduler's log. Each layer is
+// two param groups under one name (`noDecay=true`): its weights with AdamW's weight decay,
+// and its biases and LayerNorm weights with `weight_decay: 0`. Swap in `stlr.ulmfitLstm()` to
+// unfreeze the layers one per epoch with discriminative rates (5 layers: train at least 5
+// epochs).
 //
 //   STLR_MODEL=$(python -m allennlp_stlr.local_model) \
 //     allennlp train configs/transformer_classifier.jsonnet -s runs/transformer
@@ -40,7 +42,9 @@ local layersPerGroup = 2;
       type: 'huggingface_adamw',
       lr: 1e-4,
       weight_decay: 0.01,
-      parameter_groups: stlr.transformerGroups(numLayers, layersPerGroup=layersPerGroup),
+      parameter_groups: stlr.transformerGroups(
+        numLayers, layersPerGroup=layersPerGroup, noDecay=true
+      ),
     },
     learning_rate_scheduler: stlr.transformer(),
     callbacks: [{ type: 'stlr_trace' }],

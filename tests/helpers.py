@@ -1,6 +1,6 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs and their
-`stlr_trace` logs, a tiny three-layer model, and optimizers and schedulers built from
+`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, and optimizers and schedulers built from
 `Params` the way AllenNLP builds them.
 """
 import json
@@ -8,16 +8,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.layer_groups import LayerGroup
-from allennlp_stlr.preview.simulate import Point, drive  # noqa: F401  (the one trainer driver, shared)
+from allennlp_stlr.preview.simulate import Backward, EpochEnd, Point, Seen, Update, trainer_steps
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,34 @@ def layered_optimizer(
     return optimizer, [p for _, p in named]
 
 
+def drive(
+    scheduler: LearningRateScheduler,
+    optimizer: torch.optim.Optimizer,
+    epoch_lengths: Sequence[int],
+    start: Point = (0, 0),
+    before: Optional[Callable[[int], None]] = None,
+    after: Optional[Callable[[int, List[int]], None]] = None,
+    at_epoch_end: Optional[Callable[[List[int]], None]] = None,
+) -> List[Seen]:
+    """
+    The shipped driver (`trainer_steps`, the trainer's call order) with a test's own work at
+    its points: `before(t)` for update t's forward and backward pass, `after(t, epoch_ends)`
+    for the optimizer step (checks, checkpoints), `at_epoch_end(epoch_ends)` after `step()`.
+    """
+    seen: List[Seen] = []
+    for step in trainer_steps(scheduler, optimizer, epoch_lengths, start):
+        if isinstance(step, Backward):
+            if before is not None:
+                before(step.update)
+        elif isinstance(step, Update):
+            seen.append(step.seen)
+            if after is not None:
+                after(step.update, step.epoch_ends)
+        elif at_epoch_end is not None:
+            at_epoch_end(step.epoch_ends)
+    return seen
+
+
 def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
     """Build from `Params` exactly as the trainer's `Lazy` construction does."""
     return LearningRateScheduler.from_params(
@@ -128,3 +157,22 @@ def assert_exactly_once(pairs: Sequence[Tuple[str, int]], groups: Sequence[Layer
     assert [g.num_parameters for g in groups] == [
         sum(count for name, count in pairs if name in g.parameter_names) for g in groups
     ]
+
+
+def save_tiny_roberta(folder: Path, num_layers: int = 24) -> Path:
+    """A RoBERTa with roberta-large's parameter names and layer count, and a tokenizer, in
+    `folder`, loadable by `pretrained_transformer` and `bert_pooler` from there."""
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokens = specials + list("abcdefghijklmnopqrstuvwxyz") + ["Ġ"]  # "Ġ": a space, byte-level
+    vocab = {token: i for i, token in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    config = RobertaConfig(
+        vocab_size=len(vocab), hidden_size=8, num_hidden_layers=num_layers,
+        num_attention_heads=2, intermediate_size=16, max_position_embeddings=72, type_vocab_size=1,
+    )
+    with torch.random.fork_rng():  # the same weights every time, the caller's seed untouched
+        torch.manual_seed(0)
+        RobertaModel(config).save_pretrained(folder)
+    return folder

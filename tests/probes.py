@@ -42,18 +42,26 @@ class ParameterDigest(TrainerCallback):
     Registered as a `TrainerCallback` with name "parameter_digest".
 
     Writes `{"event": "start" | "end", "parameters": {name: sha256}, "frozen": [name, ...]}`
-    to `parameter_digest.jsonl`, with names as in the unwrapped model (no `module.`).
+    to `parameter_digest.jsonl`, with names as in the unwrapped model (no `module.`); with
+    `every_update`, also `{"event": "update", "update": n, ...}` after each optimizer update.
 
     # Parameters
 
     serialization_dir : `str`
         Passed in by the trainer.
+    every_update : `bool`, optional (default = `False`)
+        Also write a record after every optimizer update.
     """
 
-    def _write(self, trainer: Any, event: str) -> None:
+    def __init__(self, serialization_dir: str, every_update: bool = False) -> None:
+        super().__init__(serialization_dir)
+        self.every_update = every_update
+
+    def _write(self, trainer: Any, event: str, **extra: Any) -> None:
         named = list(trainer.model.named_parameters())
         record: Dict[str, Any] = {
             "event": event,
+            **extra,
             "parameters": {name: digest(param) for name, param in named},
             "frozen": [name for name, param in named if not param.requires_grad],
         }
@@ -62,6 +70,10 @@ class ParameterDigest(TrainerCallback):
 
     def on_start(self, trainer: Any, is_primary: bool = True, **kwargs: Any) -> None:
         self._write(trainer, "start")
+
+    def on_batch(self, trainer: Any, *args: Any, is_training: bool = True, **kwargs: Any) -> None:
+        if self.every_update and is_training:
+            self._write(trainer, "update", update=trainer._total_batches_completed)
 
     def on_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
         self._write(trainer, "end")

@@ -28,7 +28,7 @@ from tests.helpers import TINY_OPTIMIZER as OPTIMIZER, Tiny
 
 STEPS_PER_EPOCH = 10
 CONSTANT = ["num_epochs", "num_steps_per_epoch", "cut_frac", "ratio", "gradual_unfreezing"]
-CHANGING = ["freezing_current", "last_epoch"]
+CHANGING = ["freezing_current", "last_epoch", "is_first_epoch"]
 
 # scheduler config, num_epochs
 CASES: List[Tuple[Dict[str, Any], int]] = [

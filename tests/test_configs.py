@@ -7,10 +7,14 @@ Conventions for configs (so that this test covers new ones without changes):
 - data is `text_classification_json` jsonl with "text" and "label"; the test points the
   data paths at the fixture files so that building stays fast;
 - a pretrained transformer is read from `std.extVar('STLR_MODEL')`, which the test sets to
-  the local all-MiniLM-L6-v2 folder of `allennlp_stlr.local_model`.
+  the local all-MiniLM-L6-v2 folder of `allennlp_stlr.local_model`; a RoBERTa from
+  `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers.
 """
+import atexit
 import functools
 import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -24,7 +28,7 @@ import allennlp_stlr
 from allennlp_stlr import local_model
 from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
-from tests.helpers import ROOT
+from tests.helpers import ROOT, save_tiny_roberta
 
 TRAIN = ROOT / "fixtures" / "data" / "train.jsonl"
 DEV = ROOT / "fixtures" / "data" / "dev.jsonl"
@@ -36,7 +40,9 @@ CONFIGS = sorted(ROOT.glob("configs/**/*.jsonnet")) + sorted(ROOT.glob("fixtures
 def _ext_vars() -> Dict[str, str]:
     # The folder is converted once and then cached on disk, so every config may use it,
     # directly or through an imported .libsonnet.
-    return {"STLR_MODEL": str(local_model.model_dir())}
+    roberta = save_tiny_roberta(Path(tempfile.mkdtemp(prefix="stlr-roberta-")))
+    atexit.register(shutil.rmtree, roberta, True)
+    return {"STLR_MODEL": str(local_model.model_dir()), "STLR_ROBERTA": str(roberta)}
 
 
 def _load(config: Path) -> Params:

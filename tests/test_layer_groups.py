@@ -270,8 +270,26 @@ def test_groups_spanning_layers(groups: List[List[str]], spanning: List[int]) ->
 def test_spanning_groups_message(indices: List[int], labels: List[str], says: str) -> None:
     message = layer_groups.spanning_groups_message(indices, labels)
     assert message.startswith(
-        "slanted_triangular counts every optimizer param group as one layer, bottom first"
+        "slanted_triangular counts every optimizer param group as one layer (groups that "
+        "share a `name` as one), bottom first"
     )
     assert says in message
-    assert "parameter_groups cannot keep weight decay off biases and LayerNorm weights" in message
+    assert "split each layer instead: two groups under one name" in message
+    assert "docs/switching.md#keeping-weight-decay-off-biases-and-layernorm-weights" in message
     assert ("remove that group" in message) == (len(indices) == 1)
+
+
+def test_halves_of_one_layer_that_share_a_name_do_not_span_layers() -> None:
+    # A layer group of two blocks (layers 0-1), split into weights and biases: without the
+    # shared name the halves look like two groups over the same two layers; with it, one layer.
+    groups = [
+        ["layers.0.weight", "layers.1.weight"], ["layers.0.bias", "layers.1.bias"],
+        ["layers.2.weight"], ["layers.2.bias"], [],
+    ]
+    names = ["layers 0-1", "layers 0-1", "layer 2", "layer 2", None]
+    assert layer_groups.groups_spanning_layers(groups) == [0, 1]
+    assert layer_groups.groups_spanning_layers(groups, names) == []
+    # One no-decay group of every bias beside per-layer weight groups does, and with
+    # the names it reports the whole no-decay layer.
+    spanning = [["layers.0.weight"], ["layers.1.weight"], ["layers.0.bias", "layers.1.bias"], []]
+    assert layer_groups.groups_spanning_layers(spanning, ["a", "b", "no decay", None]) == [2]

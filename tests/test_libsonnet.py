@@ -2,8 +2,9 @@
 `stlr.libsonnet` as the package ships it (`allennlp_stlr.resources.libsonnet_path()`),
 evaluated with the `jsonnet` module: its groups cover the real all-MiniLM-L6-v2 classifier's
 parameters exactly once (by AllenNLP's own `make_parameter_groups`), the repository's
-`configs/stlr.libsonnet` is the same library, and `configs/transformer_classifier.jsonnet`
-previews as intended.
+`configs/stlr.libsonnet` is the same library, with `noDecay` every layer's biases and LayerNorm
+weights (and nothing else) land in its `weight_decay: 0` half, and
+`configs/transformer_classifier.jsonnet` previews as intended.
 """
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import SlantedTriangular
 from allennlp_stlr.preview.experiment import load_params, read_experiment
+from allennlp_stlr.preview import suggest
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.simulate import simulate
 from allennlp_stlr.local_model import model_dir
@@ -38,6 +40,8 @@ def evaluate(expression: str, folder: Path = libsonnet_path().parent) -> Any:
     [
         "stlr.transformerGroups(6, layersPerGroup=2, head=['_head'], options={lr: 0.1})",
         "stlr.moduleGroups(['a.b', 'c'])",
+        "stlr.moduleGroups(['a.b', 'c'], noDecay=true)",
+        "stlr.transformerGroups(4, layersPerGroup=3, noDecay=true, options={betas: [0.9, 0.98]})",
         "stlr.scheduler(numEpochs=4, numStepsPerEpoch=9, ratio=7.5)",
         "stlr.moduleRegex('_text_field_embedder')",
     ],
@@ -113,6 +117,95 @@ def test_module_groups_cover_the_fixture_cnn() -> None:
     assert default == [] and all(configured)
 
 
+def no_decay(name: str) -> bool:
+    """What allennlp-models' and transformers' fine-tuning code keep weight decay off."""
+    return any(part in name for part in ("bias", "LayerNorm.weight", "layer_norm.weight"))
+
+
+def assert_split(
+    parameters: List[Tuple[str, torch.nn.Parameter]], split: List[Any], plain: List[Any]
+) -> None:
+    """`split` (a `noDecay=true` block) holds, layer by layer, what `plain` holds: its weights
+    in the first half and exactly its biases and LayerNorm weights in the second (options
+    plus `weight_decay: 0`), also under DDP's `module.` prefix."""
+    assert [options for _, options in split[0::2]] == [options for _, options in plain]
+    assert [options for _, options in split[1::2]] == [
+        {**options, "weight_decay": 0} for _, options in plain
+    ]
+    for prefix in ("", "module."):
+        named = [(prefix + n, p) for n, p in parameters]
+        *halves, default = covered(named, split)  # raises if two groups match a name
+        *layers, plain_default = covered(named, plain)
+        assert default == plain_default == []
+        for layer, decayed, exempt in zip(layers, halves[0::2], halves[1::2]):
+            assert decayed == [n for n in layer if not no_decay(n)]
+            assert exempt == [n for n in layer if no_decay(n)]
+            assert decayed and exempt
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "layersPerGroup=1",
+        "layersPerGroup=4",
+        "layersPerGroup=2, options={lr: 0.1, weight_decay: 0.1}",
+    ],
+)
+def test_no_decay_halves_split_every_minilm_layer(
+    minilm: List[Tuple[str, torch.nn.Parameter]], arguments: str
+) -> None:
+    split = evaluate(f"stlr.transformerGroups(6, {arguments}, noDecay=true)")
+    plain = evaluate(f"stlr.transformerGroups(6, {arguments})")
+    assert [options["name"] for _, options in split[0::2]] == [
+        options["name"] for _, options in split[1::2]
+    ] == [options["name"] for _, options in plain]
+    assert_split(minilm, split, plain)
+    # 6 layers of 2 LayerNorms and 6 biases each, the embeddings' LayerNorm, the pooler's
+    # and the classifier's bias.
+    exempt = covered(minilm, split)[1:-1:2]
+    assert sum(len(names) for names in exempt) == 6 * (2 * 2 + 6) + 2 + 2
+
+
+def test_no_decay_module_groups_split_real_torch_modules() -> None:
+    """A CNN's biases, an LSTM's `bias_ih_l0`, attention's `in_proj_bias`, a LayerNorm's
+    weight, as torch names them."""
+    import_plugins()
+    model, _ = build_model(load_params(str(ROOT / "fixtures/experiment.jsonnet")))
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    extra = torch.nn.ModuleDict({
+        "_module": torch.nn.LSTM(2, 3, num_layers=2, bidirectional=True),
+        "attention": torch.nn.MultiheadAttention(4, 2, add_bias_kv=True),
+        "layer_norm": torch.nn.LayerNorm(3),
+    })
+    named += [("_extra." + n, p) for n, p in extra.named_parameters()]
+    paths = (
+        "['_text_field_embedder', '_seq2vec_encoder', '_extra', '_feedforward', "
+        "'_classification_layer']"
+    )
+    split = evaluate(f"stlr.moduleGroups({paths}, noDecay=true)")
+    plain = evaluate(f"stlr.moduleGroups({paths})")
+    # The embedding has no bias: its exempt half matches nothing.
+    assert covered(named, split)[1] == []
+    *layers, _ = covered(named, plain)
+    assert_split(named[1:], split[2:], plain[1:])
+    assert [n for n in layers[2] if no_decay(n)] == [
+        f"_extra._module.bias_{kind}_l{layer}{direction}"
+        for layer in (0, 1) for direction in ("", "_reverse") for kind in ("ih", "hh")
+    ] + [
+        "_extra.attention.in_proj_bias", "_extra.attention.bias_k", "_extra.attention.bias_v",
+        "_extra.attention.out_proj.bias", "_extra.layer_norm.weight", "_extra.layer_norm.bias",
+    ]
+
+
+def test_stlr_groups_splits_by_the_same_rule() -> None:
+    assert evaluate("stlr.noDecayRegex") == suggest.NO_DECAY
+
+
+def test_splitting_needs_a_regex_anchored_at_the_start() -> None:
+    with pytest.raises(RuntimeError, match="a regex to split must start with \\^: bias"):
+        evaluate("stlr.decayed('bias')")
+
+
 def test_scheduler_block_has_the_schedulers_defaults() -> None:
     assert evaluate("stlr.scheduler()") == {
         # The dotted type builds our class also where no plugins file loads the package.
@@ -160,13 +253,19 @@ def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups
     experiment = read_experiment(load_params(TRANSFORMER))
     assert experiment.scheduler == evaluate("stlr.transformer()")
     names = [group.name for group in experiment.groups]
-    assert names == ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head", "(default)"]
+    layers = ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head"]
+    assert names == [name for name in layers for _ in range(2)] + ["(default)"]
+    decays = [group[1].get("weight_decay") for group in
+              experiment.config["trainer"]["optimizer"]["parameter_groups"]]
+    assert decays == [None, 0] * 5  # AdamW's 0.01, then 0 for biases and LayerNorm weights
     # The model is built (from the local folder) to count each group's parameters, so
     # the preview shows that every regex matched and nothing fell to the default group.
     counts = [group.num_parameters for group in experiment.groups]
-    assert counts == [11918592, 3548928, 3548928, 3548928, 148610, 0]
+    assert all(counts[:-1]) and counts[-1] == 0
+    pairs = [counts[i] + counts[i + 1] for i in range(0, 10, 2)]
+    assert pairs == [11918592, 3548928, 3548928, 3548928, 148610]
     result = simulate(experiment)
     assert (experiment.num_epochs, experiment.updates_per_epoch) == (4, 10)
     assert result.trainable.all()  # no gradual unfreezing
-    assert result.peak[:5] == pytest.approx([1e-4] * 5)  # no discriminative rates
+    assert result.peak[:10] == pytest.approx([1e-4] * 10)  # no discriminative rates
     assert result.peaks == [4]  # one triangle over 40 updates, cut at 4

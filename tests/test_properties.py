@@ -216,7 +216,7 @@ class Trace:
     epoch: List[int]  # per update
 
 
-def drive(config: Config) -> Trace:
+def trace_of(config: Config) -> Trace:
     """Run the schedule through every update, in the trainer's call order."""
     sizes = config.configured_sizes + [config.default_size]
     optimizer = make_optimizer(sizes, config.lrs)
@@ -234,7 +234,7 @@ def triangles(config: Config) -> List[Tuple[int, int]]:
 
 @given(config=valid_configs())
 def test_rates_are_finite_and_between_floor_and_peak_of_their_group(config: Config) -> None:
-    trace = drive(config)
+    trace = trace_of(config)
     top = peaks(config)
     for lrs in trace.lrs:
         for lr, peak in zip(lrs, top):
@@ -262,7 +262,7 @@ VARYING_UNKNOWN = Config(
 @given(config=valid_configs())
 def test_every_triangle_rises_then_falls(config: Config) -> None:
     """Each warm-up never decreases and each decay never increases, even when re-planned."""
-    trace = drive(config)
+    trace = trace_of(config)
     for first, last in triangles(config):
         for group in range(len(config.lrs)):
             rates = [lrs[group] for lrs in trace.lrs[first:last]]
@@ -272,7 +272,7 @@ def test_every_triangle_rises_then_falls(config: Config) -> None:
 
 
 def test_a_longer_later_epoch_of_unknown_length_does_not_pull_the_warmup_back() -> None:
-    top = [lrs[-1] for lrs in drive(VARYING_UNKNOWN).lrs]
+    top = [lrs[-1] for lrs in trace_of(VARYING_UNKNOWN).lrs]
     # Epoch 0 (update 1) is its own triangle. Updates 2-5 warm up (cut_frac = 1); after
     # update 5 the mean epoch length, 5 // 3 = 1, says the 5-update schedule is over.
     assert top[1:5] == sorted(top[1:5])
@@ -288,7 +288,7 @@ def test_last_update_of_a_stable_known_length_run_is_on_the_floor(config: Config
     if config.num_steps_per_epoch is None or config.cut_frac == 1 or last - first < 2:
         # Unknown length; warm-up only; or a one-update triangle, which peaks instead.
         return
-    trace = drive(config)
+    trace = trace_of(config)
     assert trace.lrs[-1] == rates(peaks(config), 0.0, config.ratio)
     assert trace.lrs[-1] == [peak / config.ratio for peak in peaks(config)]
 
@@ -298,7 +298,7 @@ def test_every_triangle_reaches_the_peak_once_the_epoch_length_is_known(config: 
     if not config.stable:
         # A plan made from the epochs so far cannot foresee that later ones are shorter.
         return
-    trace = drive(config)
+    trace = trace_of(config)
     top = peaks(config)
     for first, last in triangles(config):
         if last - first < 2:
@@ -314,7 +314,7 @@ def test_every_triangle_reaches_the_peak_once_the_epoch_length_is_known(config: 
 
 @given(config=valid_configs())
 def test_gradual_unfreezing_trains_one_more_group_from_the_top_each_stage(config: Config) -> None:
-    trace = drive(config)
+    trace = trace_of(config)
     n = len(config.configured_sizes)
     for update, (flags, epoch) in enumerate(zip(trace.trainable, trace.epoch), start=1):
         if not config.gradual:
@@ -369,7 +369,7 @@ def test_every_invalid_hyperparameter_is_a_configuration_error_naming_it(
     kwargs = config.kwargs()
     kwargs[field] = value
     if field == "decay_factor":
-        kwargs["discriminative_fine_tuning"] = True  # only checked when it is used
+        kwargs["discriminative_fine_tuning"] = True  # where it takes effect
         kwargs["gradual_unfreezing"] = False
     optimizer = make_optimizer(config.configured_sizes + [config.default_size], config.lrs)
     error = _error(lambda: SlantedTriangular(optimizer, **kwargs))

@@ -145,6 +145,19 @@ def build_as_allennlp_train(config: dict, serialization_dir: Path) -> TrainModel
         os.chdir(cwd)
 
 
+def check_switching_recipe(block: Block) -> str:
+    """The recipe's blocks are those of fixtures/roberta_switched.jsonnet."""
+    shown = json.loads(
+        _jsonnet.evaluate_snippet("switching.md", block.text, jpathdir=[str(ROOT / "configs")])
+    )
+    fixture = json.loads(_jsonnet.evaluate_file(
+        str(ROOT / "fixtures" / "roberta_switched.jsonnet"), ext_vars={"STLR_ROBERTA": "roberta"}
+    ))
+    assert shown == {key: fixture["trainer"][key] for key in shown}
+    assert set(shown) == {"optimizer", "learning_rate_scheduler"}
+    return ""
+
+
 # Blocks that are run: (document, first line) -> (run it, marks)
 Runner = Callable[[Block], str]
 RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
@@ -156,6 +169,7 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
         [pytest.mark.allennlp_train],
     ),
     ("README.md", "import torch"): (run_python, []),
+    ("docs/switching.md", "local stlr = import 'stlr.libsonnet';"): (check_switching_recipe, []),
     ("docs/preview.md", """allennlp stlr-preview configs/classifier_ulmfit.jsonnet -o '{"trainer.patience": 2}'"""): (
         run_shell,
         [],

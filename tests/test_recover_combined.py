@@ -1,7 +1,7 @@
 """
 `--recover` inside AllenNLP's `combined` scheduler: a run killed anywhere in any phase and
 continued applies the uninterrupted run's learning rates and trainable flags at every
-update.
+update, and ends with the uninterrupted run's weights, bit for bit.
 
 `combined` builds each phase anew when its turn comes, setting every param group's
 `initial_lr` to the group's `lr` at that moment: a later phase's peak is the rate the
@@ -12,7 +12,11 @@ batches and at each epoch end, phases of 3 and 2 epochs):
 
 - `recover_combined_ulmfit.jsonnet`: phase 1 with gradual unfreezing and discriminative
   fine-tuning, phase 2 plain; the token embedder frozen by the config.
-- `recover_combined_plain.jsonnet`: two plain phases.
+- `recover_combined_refreeze.jsonnet`: phase 1 plain, phase 2 with gradual unfreezing every
+  5 updates, which freezes again the lower groups that trained in phase 1; they must not
+  move while frozen (with zero gradients left by `zero_grad()`, Adam would move them).
+
+The data is not shuffled: AllenNLP does not repeat a shuffled order after `--recover`.
 
 Kill points: update 17 (phase 1, second freezing epoch; resumed from update 14), 31 (the
 first update of phase 2; resumed from the epoch-end checkpoint at the phase boundary, 30)
@@ -31,7 +35,7 @@ from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of
 
 CONFIGS = {
     "ulmfit": ROOT / "fixtures" / "recover_combined_ulmfit.jsonnet",
-    "plain": ROOT / "fixtures" / "recover_combined_plain.jsonnet",
+    "refreeze": ROOT / "fixtures" / "recover_combined_refreeze.jsonnet",
 }
 UPDATES = 50
 EMBEDDER = "_text_field_embedder.token_embedder_tokens.weight"
@@ -42,8 +46,8 @@ KILLS: List[Tuple[str, int, str, int]] = [
     ("ulmfit", 17, "training_state_e1_b4.th", 14),
     ("ulmfit", 31, "training_state_e3_b0.th", 30),
     ("ulmfit", 37, "training_state_e3_b4.th", 34),
-    ("plain", 31, "training_state_e3_b0.th", 30),
-    ("plain", 37, "training_state_e3_b4.th", 34),
+    ("refreeze", 31, "training_state_e3_b0.th", 30),
+    ("refreeze", 37, "training_state_e3_b4.th", 34),
 ]
 
 
@@ -95,6 +99,53 @@ def test_uninterrupted_phases_unfreeze_as_configured(uninterrupted: Callable[[st
     assert_embedder_never_trained(run)
 
 
+def final_weights(run: Path) -> Dict[str, str]:
+    """The digest of every parameter at the end of the (last) training run in `run`."""
+    records = read_lines(run / "parameter_digest.jsonl")
+    assert records[-1]["event"] == "end"
+    return records[-1]["parameters"]
+
+
+def weights_after_each_update(run: Path) -> Dict[int, Dict[str, str]]:
+    """Per update, the digest of every parameter after it (after a recover, the last wins)."""
+    records = read_lines(run / "parameter_digest.jsonl")
+    return {r["update"]: r["parameters"] for r in records if r["event"] == "update"}
+
+
+def unchanged(weights: Dict[int, Dict[str, str]], prefix: str, first: int, last: int) -> bool:
+    """Whether the parameters named `prefix...` are the same after updates `first`..`last`."""
+    def of(update: int) -> Dict[str, str]:
+        return {n: d for n, d in weights[update].items() if n.startswith(prefix)}
+
+    assert of(first)
+    return all(of(update) == of(first) for update in range(first, last + 1))
+
+
+@pytest.mark.allennlp_train
+def test_groups_frozen_again_by_a_later_phase_do_not_move(
+    uninterrupted: Callable[[str], Path]
+) -> None:
+    """
+    Phase 1 trains every group; phase 2 freezes the embedder for updates 31-40 and the
+    encoder for 31-35. Their weights after update 30 stay exactly as they are until they
+    are unfrozen, and change from then on.
+    """
+    run = uninterrupted("refreeze")
+    flags = {u: line["trainable"] for u, line in read_trace(run / "stlr_trace.jsonl").items()}
+    stage = {31: [False, False, True, True], 36: [False, True, True, True]}
+    expected = {
+        u: stage[31] if 31 <= u <= 35 else stage[36] if 36 <= u <= 40 else [True] * 4
+        for u in range(1, UPDATES + 1)
+    }
+    assert flags == expected
+    weights = weights_after_each_update(run)
+    assert sorted(weights) == list(range(1, UPDATES + 1))
+    for prefix, last_frozen in [("_text_field_embedder", 40), ("_seq2vec_encoder", 35)]:
+        assert not unchanged(weights, prefix, 29, 30), f"{prefix} did not train in phase 1"
+        assert unchanged(weights, prefix, 30, last_frozen), f"{prefix} moved while frozen"
+        assert not unchanged(weights, prefix, last_frozen, last_frozen + 1)
+
+
 def describe(recovered: Dict[int, Any], reference: Dict[int, Any]) -> str:
     """The first updates that differ, with the recovered / uninterrupted rate ratios."""
     lines = []
@@ -143,3 +194,11 @@ def test_sigkill_then_recover_gives_the_uninterrupted_schedule(
     assert continued == reference, describe(continued, reference)
     if name == "ulmfit":
         assert_embedder_never_trained(run)
+    else:
+        after_update = weights_after_each_update(run)
+        reference_weights = weights_after_each_update(uninterrupted(name))
+        differ = [
+            u for u in range(resumed_after + 1, UPDATES + 1) if after_update[u] != reference_weights[u]
+        ]
+        assert differ == [], f"weights differ from the uninterrupted run's after updates {differ}"
+    assert final_weights(run) == final_weights(uninterrupted(name))

@@ -1,17 +1,27 @@
+"""
+Our class serves "slanted_triangular", is an instance of AllenNLP's built-in class for code
+that checks `isinstance`, and takes nothing of the built-in's behaviour.
+"""
+import copy
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+import torch
+from allennlp.common import Lazy, Params
 from allennlp.common.plugins import import_plugins
+from allennlp.data.data_loaders import SimpleDataLoader
+from allennlp.training import Trainer
+from allennlp.training.optimizers import Optimizer
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as BuiltinSlantedTriangular,
 )
 
 import allennlp_stlr
-from tests.helpers import ROOT
-
-
+from tests.helpers import ROOT, TINY_OPTIMIZER, Tiny
 
 def test_plugins_file_names_the_package():
     assert (ROOT / ".allennlp_plugins").read_text().split() == ["allennlp_stlr"]
@@ -43,3 +53,76 @@ def test_fresh_process_logs_which_class_serves_the_name(tmp_path):
         'LearningRateScheduler "slanted_triangular" is now served by '
         "allennlp_stlr.scheduler.SlantedTriangular" in done.stderr
     )
+    # Replacing the built-in is what the plugin is for, not a clash to report.
+    assert "already been registered" not in done.stderr
+    assert "overwriting" not in done.stderr
+
+
+def test_a_trainer_built_from_params_holds_our_class_which_is_a_builtin_instance(
+    tmp_path: Path,
+) -> None:
+    """AllenNLP's own `test_from_params_in_trainer` asserts `isinstance` against its class."""
+    torch.manual_seed(0)
+    model = Tiny()
+    optimizer = Optimizer.from_params(
+        model_parameters=list(model.named_parameters()), params=Params(copy.deepcopy(TINY_OPTIMIZER))
+    )
+    trainer = Trainer.from_params(
+        model=model,
+        optimizer=Lazy(lambda **kwargs: optimizer),
+        serialization_dir=str(tmp_path),
+        params=Params(
+            {
+                "num_epochs": 5,
+                "learning_rate_scheduler": {"type": "slanted_triangular", "gradual_unfreezing": True},
+            }
+        ),
+        data_loader=SimpleDataLoader([1] * 40, batch_size=10),
+    )
+    scheduler = trainer._learning_rate_scheduler
+    assert type(scheduler) is allennlp_stlr.SlantedTriangular
+    assert isinstance(scheduler, BuiltinSlantedTriangular)
+    assert (scheduler.num_epochs, scheduler.num_steps_per_epoch) == (5, 4)
+    # Our constructor, not the built-in's: our attributes and our freezing.
+    assert scheduler.last_batch_num_total == 0 and scheduler.batch_num_total_epoch_end == [0]
+    assert [p.requires_grad for p in model.parameters()] == [False] * 4 + [True] * 2
+
+
+# Beside the constructor and the docstring, what the built-in class defines.
+BUILTIN_METHODS = sorted(
+    name
+    for name, value in vars(BuiltinSlantedTriangular).items()
+    if callable(value) and name != "__init__"
+)
+
+
+def test_the_builtin_defines_the_methods_we_know_of() -> None:
+    assert BUILTIN_METHODS == ["get_values", "step", "step_batch"]
+
+
+@pytest.mark.parametrize("name", BUILTIN_METHODS + ["__init__", "state_dict", "load_state_dict"])
+def test_every_method_of_the_builtin_and_its_bases_is_ours(name: str) -> None:
+    owner = next(c for c in allennlp_stlr.SlantedTriangular.__mro__ if name in vars(c))
+    assert owner is allennlp_stlr.SlantedTriangular
+
+
+def test_every_attribute_of_a_builtin_instance_is_served_by_our_class() -> None:
+    """Its instance attributes are ours (plain or properties); none comes from the built-in."""
+    torch.manual_seed(0)
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(2))]} for _ in range(3)] + [{"params": []}]
+    builtin = BuiltinSlantedTriangular(
+        torch.optim.SGD(copy.deepcopy(groups), lr=0.1), num_epochs=3, num_steps_per_epoch=4
+    )
+    ours = allennlp_stlr.SlantedTriangular(
+        torch.optim.SGD(copy.deepcopy(groups), lr=0.1), num_epochs=3, num_steps_per_epoch=4
+    )
+    missing = [name for name in vars(builtin) if not hasattr(ours, name)]
+    assert missing == []
+    # Bound methods and properties come from the class; none from the built-in's.
+    inherited = [
+        name
+        for name in dir(type(ours))
+        if name not in ("__doc__", "__module__")
+        and next(c for c in type(ours).__mro__ if name in vars(c)) is BuiltinSlantedTriangular
+    ]
+    assert inherited == []

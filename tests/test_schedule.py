@@ -1,7 +1,10 @@
 """The pure arithmetic of `allennlp_stlr.schedule`, table by table."""
+import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
 
@@ -110,23 +113,67 @@ def test_discriminative_factors(nonempty, decay, expected):
 
 
 @pytest.mark.parametrize(
-    "updates, epoch_ends, freezing_stages, stage_updates, stage, unfrozen_of_4",
+    "update, epoch_ends, frozen, every, stage, trained_of_4",
     [
-        (0, [], 3, None, 0, 1),  # by epochs: the epoch count
-        (25, [10, 20], 3, None, 2, 3),
-        (95, [10, 20, 30, 40], 3, None, 3, 4),
-        (0, [], 3, 5, 0, 1),  # by updates: the update count
-        (4, [], 3, 5, 0, 1),
-        (5, [], 3, 5, 1, 2),  # after update 5, update 6 starts stage 1
-        (14, [12], 3, 5, 2, 3),
-        (500, [100], 3, 5, 3, 4),
+        (1, [], 3, None, 0, 1),  # by epochs: the epochs ended before the update
+        (10, [10], 3, None, 0, 1),  # the last update of epoch 0 is in stage 0
+        (11, [10], 3, None, 1, 2),
+        (26, [10, 20], 3, None, 2, 3),
+        (96, [10, 20, 30, 40], 3, None, 3, 4),  # the main stage: every layer
+        (1, [], 3, 5, 0, 1),  # by updates: stage k is updates 5k+1 .. 5k+5
+        (5, [], 3, 5, 0, 1),
+        (6, [], 3, 5, 1, 2),
+        (15, [12], 3, 5, 2, 3),
+        (501, [100], 3, 5, 3, 4),
+        (7, [5], 0, None, 0, 4),  # no gradual unfreezing: the main stage only
     ],
 )
-def test_stage_and_unfrozen_groups(
-    updates, epoch_ends, freezing_stages, stage_updates, stage, unfrozen_of_4
+def test_stage_of_an_update_and_the_layers_it_trains(
+    update, epoch_ends, frozen, every, stage, trained_of_4
 ):
-    assert schedule.stage(updates, epoch_ends, freezing_stages, stage_updates) == stage
-    assert schedule.unfrozen_groups(stage, 4) == unfrozen_of_4
+    stages = schedule.Stages(frozen, every)
+    assert stages.of_update(update, epoch_ends) == stage
+    assert stages.trained_layers(stage, 4) == trained_of_4
+
+
+@pytest.mark.parametrize(
+    "stages, after",
+    [
+        (schedule.Stages(2, 5), {5, 10}),  # updates 6 and 11 start stages 1 and 2 (main)
+        (schedule.Stages(3, 1), {1, 2, 3}),
+        (schedule.Stages(2, None), set()),  # by epochs: never after an update
+        (schedule.Stages(0, None), set()),
+    ],
+)
+def test_stages_begin_after_updates(stages, after):
+    assert stages.begin_after_updates() == after
+
+
+@pytest.mark.parametrize(
+    "stages, completed, begins",
+    [
+        (schedule.Stages(3, None), [1, 2, 3], True),
+        (schedule.Stages(3, None), [4, 5], False),  # the main stage has begun
+        (schedule.Stages(3, 5), [1, 2], False),  # by updates: never at an epoch end
+        (schedule.Stages(0, None), [1], False),
+    ],
+)
+def test_stages_begin_after_an_epoch(stages, completed, begins):
+    assert [stages.begins_after_epoch(c) for c in completed] == [begins] * len(completed)
+
+
+@pytest.mark.parametrize(
+    "stages, epoch_ends, main_start, triangles",
+    [
+        (schedule.Stages(), [], 0, []),
+        (schedule.Stages(2, None), [10], None, []),  # still in a frozen epoch
+        (schedule.Stages(2, None), [10, 21], 21, []),
+        (schedule.Stages(2, 5), [], 10, [(0, 5), (5, 5)]),
+    ],
+)
+def test_where_the_main_stage_starts(stages, epoch_ends, main_start, triangles):
+    assert stages.main_start(epoch_ends) == main_start
+    assert stages.frozen_triangles() == triangles
 
 
 @pytest.mark.parametrize(
@@ -143,7 +190,7 @@ def test_epoch_length(epoch_ends, configured, updates, expected):
     assert schedule.epoch_length(epoch_ends, configured, updates) == expected
 
 
-# (updates, epoch_ends, num_epochs, configured, cut_frac, freezing_stages, stage_updates)
+# (updates, epoch_ends, num_epochs, configured, cut_frac, frozen stages, stage length)
 FRACTIONS = [
     # Plain: one triangle of 4 * 10 = 40 updates, cut at 4.
     ((2, [], 4, 10, 0.1, 0, None), 0.5),
@@ -184,7 +231,22 @@ FRACTIONS = [
 
 @pytest.mark.parametrize("args, expected", FRACTIONS)
 def test_plan_fraction(args, expected):
-    assert schedule.plan(*args).at(args[0]) == pytest.approx(expected, abs=1e-12)
+    *settings, frozen, every = args
+    plan = schedule.plan(*settings, schedule.Stages(frozen, every))
+    assert plan.at(args[0]) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "plan, peak_at",
+    [
+        (schedule.Plan(schedule.triangle(0, 100, 0.1)), 10),
+        (schedule.Plan(schedule.triangle(0, 100, 0.0)), -math.inf),  # decay only
+        (schedule.Plan([], open_from=5, cut_frac=0.1), math.inf),  # the open warm-up
+        (schedule.Plan([], open_from=5, cut_frac=0.0), -math.inf),  # held at the peak
+    ],
+)
+def test_a_plan_knows_its_peak(plan, peak_at):
+    assert plan.peak_at == peak_at
 
 
 def test_schedule_module_needs_neither_torch_nor_allennlp():
@@ -200,3 +262,33 @@ def test_schedule_module_needs_neither_torch_nor_allennlp():
     }
     assert not imported & {"torch", "allennlp", "numpy"}
     assert math.isfinite(schedule.open_warmup(10**12))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+    extra_epochs=st.integers(0, 2),
+    configured=st.one_of(st.none(), st.integers(1, 12)),
+    cut_frac=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    frozen=st.integers(0, 3),
+    every=st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_an_epoch_end_that_keeps_the_plan_key_keeps_the_plan(
+    lengths, extra_epochs, configured, cut_frac, frozen, every
+):
+    """The scheduler keeps its plan across such an epoch end: the plan must not differ."""
+    stages = schedule.Stages(frozen, every if frozen else None)
+    num_epochs = len(lengths) + extra_epochs
+    ends = list(itertools.accumulate(lengths))
+    for index, end in enumerate(ends[:-1]):
+        before, after = ends[:index], ends[: index + 1]
+        # The plan as last built before the epoch end (at its last update) ...
+        kept = schedule.plan(end, before, num_epochs, configured, cut_frac, stages)
+        if schedule.plan_key(end, before, configured, stages) != schedule.plan_key(
+            end, after, configured, stages
+        ):
+            continue
+        fresh = schedule.plan(end, after, num_epochs, configured, cut_frac, stages)
+        # ... gives every update of the next epoch what a plan built after it gives.
+        updates = range(end + 1, ends[index + 1] + 1)
+        assert [kept.at(u) for u in updates] == [fresh.at(u) for u in updates]

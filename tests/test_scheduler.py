@@ -18,7 +18,7 @@ from tests import helpers
 from tests.helpers import build, layered_optimizer
 
 
-def drive(
+def flags_per_parameter(
     scheduler, optimizer, params, epoch_lengths: Sequence[int]
 ) -> List[Tuple[List[float], List[bool]]]:
     """`helpers.drive`, with trainable flags per parameter of `params` instead of per group."""
@@ -75,8 +75,8 @@ def test_same_rates_and_flags_as_builtin_where_builtin_is_right(case):
     ours = build(ours_opt, **case)
     theirs = Builtin(theirs_opt, **case)
     lengths = [case["num_steps_per_epoch"]] * case["num_epochs"]
-    ours_seen = drive(ours, ours_opt, ours_params, lengths)
-    theirs_seen = drive(theirs, theirs_opt, theirs_params, lengths)
+    ours_seen = flags_per_parameter(ours, ours_opt, ours_params, lengths)
+    theirs_seen = flags_per_parameter(theirs, theirs_opt, theirs_params, lengths)
     for update, ((our_lr, our_flags), (their_lr, their_flags)) in enumerate(
         zip(ours_seen, theirs_seen), start=1
     ):
@@ -90,7 +90,7 @@ def test_unknown_epoch_length_warms_up_then_peaks_and_lands_on_the_floor(caplog)
         scheduler = build(optimizer, num_epochs=10, num_steps_per_epoch=None)
     warnings = [r for r in caplog.records if "num_steps_per_epoch" in r.getMessage()]
     assert len(warnings) == 1
-    rates = [lr[0] for lr, _ in drive(scheduler, optimizer, params, [20] * 10)]
+    rates = [lr[0] for lr, _ in flags_per_parameter(scheduler, optimizer, params, [20] * 10)]
     base, floor = 0.1, 0.1 / 32
     first_epoch = rates[:20]
     assert first_epoch[0] == pytest.approx(floor)
@@ -106,7 +106,7 @@ def test_unknown_epoch_length_warms_up_then_peaks_and_lands_on_the_floor(caplog)
 def test_builtin_runs_flat_at_the_peak_in_an_unknown_first_epoch():
     """The defect the rule above fixes, measured on the built-in."""
     optimizer, params = layered_optimizer(1)
-    rates = [lr[0] for lr, _ in drive(Builtin(optimizer, num_epochs=10), optimizer, params, [20] * 10)]
+    rates = [lr[0] for lr, _ in flags_per_parameter(Builtin(optimizer, num_epochs=10), optimizer, params, [20] * 10)]
     assert rates[:20] == pytest.approx([0.1] * 20)
 
 
@@ -114,13 +114,13 @@ def test_short_freezing_epochs_warm_up_and_reach_the_peak():
     # 5 updates per epoch < 1 / cut_frac: the built-in's int(5 * 0.1) = 0 skips the warm-up.
     config = dict(num_epochs=4, num_steps_per_epoch=5, gradual_unfreezing=True)
     optimizer, params = layered_optimizer(3)
-    ours = drive(build(optimizer, **config), optimizer, params, [5] * 4)
+    ours = flags_per_parameter(build(optimizer, **config), optimizer, params, [5] * 4)
     top = [lr[2] for lr, _ in ours]
     for epoch in range(2):  # the two freezing epochs
         assert top[epoch * 5] == pytest.approx(0.1)  # peak at the epoch's first update
         assert top[epoch * 5 + 4] == pytest.approx(0.1 / 32)
     builtin_opt, builtin_params = layered_optimizer(3)
-    theirs = drive(Builtin(builtin_opt, **config), builtin_opt, builtin_params, [5] * 4)
+    theirs = flags_per_parameter(Builtin(builtin_opt, **config), builtin_opt, builtin_params, [5] * 4)
     assert max(lr[2] for lr, _ in theirs[:10]) < 0.1 * 0.85
 
 
@@ -130,7 +130,7 @@ def test_varying_epoch_lengths_stay_within_bounds():
         optimizer, num_epochs=5, num_steps_per_epoch=7, discriminative_fine_tuning=True
     )
     bases = list(scheduler.base_values)
-    seen = drive(scheduler, optimizer, params, [9, 3, 12, 1, 20])
+    seen = flags_per_parameter(scheduler, optimizer, params, [9, 3, 12, 1, 20])
     for rates, _ in seen:
         for rate, base in zip(rates, bases):
             assert base / 32 - 1e-15 <= rate <= base + 1e-15
@@ -147,7 +147,7 @@ def test_varying_epoch_lengths_stay_within_bounds():
 )
 def test_edge_values(config, expected):
     optimizer, params = layered_optimizer(1)
-    seen = drive(build(optimizer, num_epochs=2, num_steps_per_epoch=5, **config), optimizer, params, [5, 5])
+    seen = flags_per_parameter(build(optimizer, num_epochs=2, num_steps_per_epoch=5, **config), optimizer, params, [5, 5])
     assert [lr[0] for lr, _ in seen] == pytest.approx(expected, rel=1e-12)
 
 
@@ -168,7 +168,7 @@ def constant_then_stlr(optimizer: torch.optim.Optimizer) -> LearningRateSchedule
 def test_later_phase_of_combined_scheduler():
     optimizer, params = layered_optimizer(1)
     combined = constant_then_stlr(optimizer)
-    rates = [lr[0] for lr, _ in drive(combined, optimizer, params, [10, 10, 10])]
+    rates = [lr[0] for lr, _ in flags_per_parameter(combined, optimizer, params, [10, 10, 10])]
     assert rates[:10] == pytest.approx([0.1] * 10)
     # The second phase is a 20-update triangle of its own, counted from its first update.
     expected = [0.1 * (1 + (t / 2 if t < 2 else 1 - (t - 2) / 18) * 31) / 32 for t in range(1, 21)]
@@ -185,7 +185,7 @@ def test_builtin_divides_by_zero_as_a_later_phase_of_combined():
         optimizer, params = layered_optimizer(1)
         combined = constant_then_stlr(optimizer)
         with pytest.raises(ZeroDivisionError):
-            drive(combined, optimizer, params, [10, 10])
+            flags_per_parameter(combined, optimizer, params, [10, 10])
     finally:
         registry["slanted_triangular"] = ours
 
@@ -197,7 +197,7 @@ def test_logs_a_table_at_the_start_and_at_each_unfreezing_stage(caplog):
             optimizer, num_epochs=3, num_steps_per_epoch=4, gradual_unfreezing=True,
             discriminative_fine_tuning=True, decay_factor=0.5,
         )
-        drive(scheduler, optimizer, params, [4, 4, 4])
+        flags_per_parameter(scheduler, optimizer, params, [4, 4, 4])
     tables = [r.getMessage() for r in caplog.records if "layer groups" in r.getMessage()]
     assert len(tables) == 3  # start, after epoch 1, after epoch 2 (all unfrozen)
     start_rows = tables[0].splitlines()[2:]
@@ -222,7 +222,7 @@ def test_unfreezing_every_n_updates_gives_each_stage_its_own_triangle():
         optimizer, num_epochs=2, num_steps_per_epoch=10, gradual_unfreezing=True,
         unfreeze_every_num_updates=3,
     )
-    seen = drive(scheduler, optimizer, params, [10, 10])
+    seen = flags_per_parameter(scheduler, optimizer, params, [10, 10])
     fractions = [_stlr(t, 3) for t in (1, 2, 3)] * 2 + [_stlr(t, 14) for t in range(1, 15)]
     assert [lr[2] for lr, _ in seen] == pytest.approx(
         [0.1 * (1 + f * 31) / 32 for f in fractions], rel=1e-12
@@ -242,7 +242,7 @@ def test_unfreezing_by_updates_needs_no_more_epochs_than_the_updates_require():
         optimizer, num_epochs=2, num_steps_per_epoch=30, gradual_unfreezing=True,
         unfreeze_every_num_updates=4,
     )
-    seen = drive(scheduler, optimizer, params, [30, 30])
+    seen = flags_per_parameter(scheduler, optimizer, params, [30, 30])
     assert [sum(f) for _, f in seen[::4]][:8] == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
@@ -252,7 +252,7 @@ def test_unfreezing_by_updates_with_an_unknown_epoch_length():
         optimizer, num_epochs=3, num_steps_per_epoch=None, gradual_unfreezing=True,
         unfreeze_every_num_updates=2,
     )
-    seen = drive(scheduler, optimizer, params, [10, 10, 10])
+    seen = flags_per_parameter(scheduler, optimizer, params, [10, 10, 10])
     assert [sum(f) for _, f in seen[:6]] == [1, 1, 2, 2, 3, 3]
     top = [lr[2] for lr, _ in seen]
     # After the stages (update 4), the open warm-up until the first epoch ends (update 10).
@@ -294,7 +294,7 @@ def test_updates_are_counted_not_taken_from_the_trainer():
 def test_builtin_refuses_to_continue_our_checkpoint():
     optimizer, params = layered_optimizer(3)
     ours = build(optimizer, num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
-    drive(ours, optimizer, params, [5])
+    flags_per_parameter(ours, optimizer, params, [5])
     state = torch.load(_roundtrip(ours.state_dict()))  # as the checkpoint stores it
     other, _ = layered_optimizer(3)
     builtin = Builtin(other, num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
@@ -339,7 +339,7 @@ def ulmfit_then_plain(optimizer: torch.optim.Optimizer) -> LearningRateScheduler
 def test_combined_resumes_exactly_from_every_update_and_unfreezes_in_a_plain_phase():
     lengths = [4] * 5
     optimizer, params = layered_optimizer(3)
-    reference = drive(ulmfit_then_plain(optimizer), optimizer, params, lengths)
+    reference = flags_per_parameter(ulmfit_then_plain(optimizer), optimizer, params, lengths)
     assert all(flags == [True] * 3 for _, flags in reference[12:])  # the plain phase trains all
     for stop in range(1, 20):
         # Train to `stop`, checkpoint, build everything anew and continue, as `--recover` does.
@@ -392,7 +392,7 @@ def test_configured_length_the_data_does_not_match_warns_and_replans_without_a_j
     optimizer, params = layered_optimizer(1)
     scheduler = build(optimizer, num_epochs=10, num_steps_per_epoch=3088)
     with caplog.at_level(logging.WARNING):
-        rates = [lr[0] for lr, _ in drive(scheduler, optimizer, params, [295] * 10)]
+        rates = [lr[0] for lr, _ in flags_per_parameter(scheduler, optimizer, params, [295] * 10)]
     warnings = [r.getMessage() for r in caplog.records if "is 3088, but" in r.getMessage()]
     assert len(warnings) == 1
     assert "has 295 optimizer updates" in warnings[0]

@@ -44,8 +44,7 @@ def expected_rates(
         scheduler.num_epochs,
         scheduler.num_steps_per_epoch,
         scheduler.cut_frac,
-        scheduler.freezing_stages,
-        scheduler.unfreeze_every_num_updates,
+        scheduler.stages,
     )
     return rates(scheduler.base_values, plan.at(updates), scheduler.ratio)
 

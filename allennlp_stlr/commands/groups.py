@@ -5,6 +5,10 @@ one layer group per layer, bottom to top, covering every trainable parameter onc
 
     allennlp stlr-groups configs/transformer_classifier.jsonnet
     python -m allennlp_stlr groups configs/transformer_classifier.jsonnet
+    allennlp stlr-groups configs/transformer_classifier.jsonnet --no-decay
+
+`--no-decay` writes each layer as two groups under its name, the second holding its biases
+and LayerNorm weights with `weight_decay: 0`.
 """
 import argparse
 import logging
@@ -19,7 +23,7 @@ from allennlp_stlr.commands.errors import (
 )
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
-from allennlp_stlr.preview.suggest import format_suggestion, suggest_groups
+from allennlp_stlr.preview.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
 
 DESCRIPTION = (
     "Build the experiment's model and print a parameter_groups block for its optimizer: one "
@@ -29,6 +33,13 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_experiment_arguments(parser)
+    parser.add_argument(
+        "--no-decay",
+        action="store_true",
+        help="write each layer as two groups under its name: its other parameters, and its "
+        "biases and LayerNorm weights with weight_decay: 0 (names containing "
+        + NO_DECAY_WORDS + "); slanted_triangular takes them for one layer",
+    )
     add_traceback_argument(parser)
     parser.set_defaults(func=run)
     return parser
@@ -37,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def print_groups(args: argparse.Namespace) -> None:
     """Print the suggested block for `args.config` (with `args.overrides`)."""
     logging.getLogger("allennlp.common.params").setLevel(logging.WARNING)
+    no_decay = getattr(args, "no_decay", False)  # `stlr-preview --suggest-groups` has none
     params = load_params(args.config, args.overrides)
     try:
-        suggestion = suggest_groups(params)
+        suggestion = suggest_groups(params, no_decay=no_decay)
     except (OSError, ValueError) as error:
         if not hub_unreachable(error):
             raise

@@ -89,7 +89,8 @@ def _groups_not_layers(experiment: Experiment) -> List[str]:
     held = [group.parameter_names for group in experiment.groups]
     if not experiment.layered or any(names is None for names in held):
         return []
-    spanning = layer_groups.groups_spanning_layers(held)  # type: ignore[arg-type]
+    names = [group.name for group in experiment.groups]
+    spanning = layer_groups.groups_spanning_layers(held, names)  # type: ignore[arg-type]
     if not spanning:
         return []
     return [layer_groups.spanning_groups_message(spanning, group_labels(experiment.groups))]

@@ -1,14 +1,14 @@
 """
 The real `SlantedTriangular`, driven through every update of a run in the trainer's order:
-`step_batch(t)` before update `t`, `step()` at each epoch's end (`drive`, the one driver,
-which the tests share). The constructor gets what
+`step_batch(t)` before update `t`, `step()` at each epoch's end (`trainer_steps`, the one
+driver, which the tests share). The constructor gets what
 the trainer would pass it (or the scheduler block's own value), while each epoch runs the
 number of updates the data really makes, as training does.
 """
 import copy
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -107,28 +107,40 @@ Seen = Tuple[List[float], List[bool]]
 Point = Tuple[int, int]
 
 
-def drive(
+class Backward(NamedTuple):
+    """The trainer is about to run update `update`'s forward and backward pass."""
+
+    update: int
+
+
+class Update(NamedTuple):
+    """`step_batch(update)` has run: the optimizer step comes next. `seen` holds each param
+    group's learning rate for the update and whether it trained in its backward pass."""
+
+    update: int
+    seen: Seen
+    epoch_ends: List[int]
+
+
+class EpochEnd(NamedTuple):
+    """`step()` has run at an epoch's end (checkpoints are written next)."""
+
+    epoch_ends: List[int]
+
+
+def trainer_steps(
     scheduler: LearningRateScheduler,
     optimizer: torch.optim.Optimizer,
     epoch_lengths: Sequence[int],
     start: Point = (0, 0),
-    before: Optional[Callable[[int], None]] = None,
-    after: Optional[Callable[[int, List[int]], None]] = None,
-    at_epoch_end: Optional[Callable[[List[int]], None]] = None,
-) -> List[Seen]:
+) -> Iterator[Union[Backward, Update, EpochEnd]]:
     """
-    The trainer's call order (`GradientDescentTrainer`): `step_batch(t)` before update t,
-    `step()` at each epoch end; batches before `start` are skipped without `step_batch`, as
-    on `--recover`. Returns, per update driven, the learning rate of each param group and
-    whether each group trains in that update's backward pass (its flags before
-    `step_batch`, which sets the next update's).
-
-    Hooks: `before(t)` runs before `step_batch` (the forward and backward pass),
-    `after(t, epoch_ends)` after it (the optimizer step, checks, checkpoints), and
-    `at_epoch_end(epoch_ends)` after `step()`; `epoch_ends` holds the update count at the
-    end of each completed epoch.
+    Drive `scheduler` in the trainer's call order (`GradientDescentTrainer`), yielding at each
+    point where the trainer does other work: `step_batch(t)` before update t, `step()` at each
+    epoch end. Batches before `start` are skipped without `step_batch`, as on `--recover`.
+    `epoch_ends` holds the update count at the end of each completed epoch. The call order is
+    described once, in docs/internals.md#the-call-order-contract.
     """
-    seen: List[Seen] = []
     epoch_ends: List[int] = []
     update = 0
     groups = optimizer.param_groups
@@ -143,24 +155,34 @@ def drive(
             update += 1
             if (epoch, batch) < start:
                 continue
-            if before is not None:
-                before(update)
+            yield Backward(update)
             flags = [
                 single.requires_grad if single is not None else all(map(_REQUIRES_GRAD, group))
                 for single, group in params
             ]
             scheduler.step_batch(update)
-            seen.append(([group["lr"] for group in groups], flags))
-            if after is not None:
-                after(update, epoch_ends)
+            yield Update(update, ([group["lr"] for group in groups], flags), epoch_ends)
         if (epoch, length) < start:
             epoch_ends.append(update)
             continue
         scheduler.step(None)
         epoch_ends.append(update)
-        if at_epoch_end is not None:
-            at_epoch_end(epoch_ends)
-    return seen
+        yield EpochEnd(epoch_ends)
+
+
+def drive_as_trainer(
+    scheduler: LearningRateScheduler,
+    optimizer: torch.optim.Optimizer,
+    epoch_lengths: Sequence[int],
+    start: Point = (0, 0),
+) -> List[Seen]:
+    """`trainer_steps` to the end: per update driven, each param group's learning rate and
+    whether it trained in that update's backward pass (its flag before `step_batch`)."""
+    return [
+        step.seen
+        for step in trainer_steps(scheduler, optimizer, epoch_lengths, start)
+        if isinstance(step, Update)
+    ]
 
 
 def simulate(experiment: Experiment) -> Preview:
@@ -168,7 +190,7 @@ def simulate(experiment: Experiment) -> Preview:
     optimizer = stand_in_optimizer(experiment.groups)
     scheduler = build_scheduler(experiment, optimizer)
     epochs, per_epoch = experiment.num_epochs, experiment.updates_per_epoch
-    seen = drive(scheduler, optimizer, [per_epoch] * epochs)
+    seen = drive_as_trainer(scheduler, optimizer, [per_epoch] * epochs)
     count = len(optimizer.param_groups)
     peak = list(scheduler.base_values)
     return Preview(

@@ -26,7 +26,13 @@ batch tells how they are connected and which parameters learn:
 
 When no batch can be read (no training data, an empty data set, no "loss" in the model's
 output), the suggestion falls back to the name rules alone, and says so.
+
+With `no_decay`, every layer is written as two param groups under the layer's name: its other
+parameters, and its biases and LayerNorm weights with `weight_decay: 0` (`split_no_decay`). The
+scheduler takes groups that share a name for one layer.
 """
+import inspect
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -38,6 +44,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import prepare_environment
 from allennlp.data import Vocabulary
 from allennlp.models import Model
+from allennlp.training.optimizers import Optimizer
 
 from allennlp_stlr import layer_groups
 from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
@@ -46,6 +53,11 @@ from allennlp_stlr.preview.model import build_model
 
 TRACED = "traced"
 NAMES = "names"
+# The parameters that weight decay leaves alone, as allennlp-models' no-decay entry
+# (`["bias", "LayerNorm\\.weight", "layer_norm\\.weight"]`, matched with `re.search`) and
+# transformers' `no_decay` list pick them: the same regex as `stlr.libsonnet`'s `noDecayRegex`.
+NO_DECAY = r".*(bias|LayerNorm\.weight|layer_norm\.weight)"
+NO_DECAY_WORDS = "bias, LayerNorm.weight or layer_norm.weight"
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class Suggestion:
     method: str  # TRACED or NAMES
     reason: str = ""  # why the name rules were used, when they were
     notes: List[str] = field(default_factory=list)  # about the config's own parameter_groups
+    # With `no_decay`: for each group, whether it is a layer's `weight_decay: 0` half.
+    exempt: Optional[List[bool]] = None
 
 
 class _NoBatch(Exception):
@@ -210,6 +224,91 @@ def traced_groups(
     return groups, unused, notes
 
 
+# ----------------------------------------------------------------------------- no decay
+def exempt_from_decay(name: str) -> bool:
+    """Whether weight decay leaves the parameter `name` alone (a bias or a LayerNorm weight)."""
+    return re.match(NO_DECAY, name) is not None
+
+
+def narrowed(regex: str, exempt: bool) -> str:
+    """`regex` (starting with `^`) for only the names it matches that are (not) exempt."""
+    if not regex.startswith("^"):
+        raise ValueError(f"a regex to split must start with ^: {regex}")
+    # A lookahead at the start reads the whole name, so the halves of any regex (a module,
+    # one parameter, an RNN layer) share out what it matches, with or without `module.`.
+    return ("^(?=" if exempt else "^(?!") + NO_DECAY + ")" + regex[1:]
+
+
+def split_no_decay(
+    groups: Sequence[LayerGroup], sizes: Dict[str, int]
+) -> Tuple[List[LayerGroup], List[bool]]:
+    """
+    Each layer of `groups` as its other parameters, then its biases and LayerNorm weights,
+    both under the layer's name, with whether each half is exempt; a half with no parameters
+    is left out (its regexes would match nothing). `sizes` counts each parameter's entries.
+    """
+    halves: List[LayerGroup] = []
+    exempt: List[bool] = []
+    for group in groups:
+        for off in (False, True):
+            names = tuple(n for n in group.parameter_names if exempt_from_decay(n) == off)
+            if names:
+                halves.append(LayerGroup(
+                    name=group.name,
+                    regexes=tuple(narrowed(regex, off) for regex in group.regexes),
+                    num_parameters=sum(sizes[n] for n in names),
+                    parameter_names=names,
+                ))
+                exempt.append(off)
+    layer_groups.check_exactly_once(list(sizes), halves)
+    return halves, exempt
+
+
+def _no_decay_notes(suggestion: Suggestion, params: Params) -> List[str]:
+    exempt = suggestion.exempt or []
+    kinds: Dict[str, Set[bool]] = defaultdict(set)  # layer name -> which halves it has
+    for group, off in zip(suggestion.groups, exempt):
+        kinds[group.name].add(off)
+    held = sum(g.num_parameters for g, off in zip(suggestion.groups, exempt) if off)
+    tensors = sum(len(g.parameter_names) for g, off in zip(suggestion.groups, exempt) if off)
+    notes = [
+        f"--no-decay: each layer's biases and LayerNorm weights (names containing "
+        f"{NO_DECAY_WORDS}, as allennlp-models' and transformers' no-decay lists pick them) "
+        "are in a second group with weight_decay: 0 under the layer's name; slanted_triangular "
+        "takes groups that share a name for one layer, unfrozen together with one rate. "
+        f"{tensors} tensors ({held:,} parameters) without weight decay."
+    ]
+    single = [
+        name + (" (no biases or LayerNorm weights)" if kinds[name] == {False}
+                else " (only biases and LayerNorm weights)")
+        for name in dict.fromkeys(g.name for g in suggestion.groups)
+        if len(kinds[name]) == 1
+    ]
+    if single:
+        notes.append("In one group, as there is nothing to split: " + ", ".join(single) + ".")
+    if not _optimizer_weight_decay(params):
+        notes.append(
+            "The config's optimizer has weight_decay 0, so the other groups are not decayed "
+            "either: set trainer.optimizer.weight_decay (e.g. 0.01) for them."
+        )
+    return notes
+
+
+def _optimizer_weight_decay(params: Params) -> float:
+    """The optimizer's `weight_decay`: the config's, else the optimizer's own default."""
+    optimizer = params.as_dict(quiet=True).get("trainer", {}).get("optimizer", {})
+    if isinstance(optimizer, str):
+        optimizer = {"type": optimizer}
+    if "weight_decay" in optimizer:
+        return float(optimizer["weight_decay"])
+    try:
+        constructor = Optimizer.by_name(optimizer.get("type", Optimizer.default_implementation))
+    except ConfigurationError:
+        return 1.0  # an optimizer this process does not know: say nothing
+    default = inspect.signature(constructor.__init__).parameters.get("weight_decay")
+    return float(default.default) if default is not None else 0.0
+
+
 # ----------------------------------------------------------------------------- suggestion
 def model_without_data(params: Params) -> Model:
     """The model from the config's vocabulary alone (empty when it needs the data)."""
@@ -262,7 +361,9 @@ def _notes_on_config(params: Params, names: Sequence[str]) -> List[str]:
             + "; ".join(with_options)
             + ". Pasting the block replaces them; add the options you need to each group."
         )
-    spanning = layer_groups.groups_spanning_layers([held for _, _, held in groups])
+    spanning = layer_groups.groups_spanning_layers(
+        [held for _, _, held in groups], [options.get("name") for _, options, _ in groups]
+    )
     if spanning:
         notes.append(
             layer_groups.spanning_groups_message(spanning, [label for label, _, _ in groups])
@@ -270,11 +371,21 @@ def _notes_on_config(params: Params, names: Sequence[str]) -> List[str]:
     return notes
 
 
-def suggest_groups(params: Params) -> Suggestion:
+def suggest_groups(params: Params, no_decay: bool = False) -> Suggestion:
     """
     Layer groups for the model of the experiment `params`, bottom to top, found by tracing one
-    training batch, or from parameter names alone when no batch can be run.
+    training batch, or from parameter names alone when no batch can be run; with `no_decay`,
+    each layer in two groups (`split_no_decay`).
     """
+    suggestion, parameters = _suggest_layers(params)
+    if not no_decay:
+        return suggestion
+    halves, exempt = split_no_decay(suggestion.groups, dict(parameters))
+    split = replace(suggestion, groups=halves, exempt=exempt)
+    return replace(split, notes=_no_decay_notes(split, params) + split.notes)
+
+
+def _suggest_layers(params: Params) -> Tuple[Suggestion, List[Tuple[str, int]]]:
     reason = ""
     try:
         model, loader = build_model(params)
@@ -303,13 +414,13 @@ def suggest_groups(params: Params) -> Suggestion:
             reason = str(error)
         else:
             groups, unused, more = traced_groups(parameters, trace)
-            return Suggestion(groups, unused, TRACED, "", more + notes)
-    return Suggestion(layer_groups.suggest(parameters), [], NAMES, reason, notes)
+            return Suggestion(groups, unused, TRACED, "", more + notes), parameters
+    return Suggestion(layer_groups.suggest(parameters), [], NAMES, reason, notes), parameters
 
 
 def format_suggestion(suggestion: Suggestion) -> str:
     """The suggestion as Jsonnet comments and a ready-to-paste `parameter_groups` block."""
-    count = len(suggestion.groups)
+    count = len(dict.fromkeys(group.name for group in suggestion.groups))
     if suggestion.method == TRACED:
         how = (
             "found by running one training batch through the model: groups follow the order "
@@ -317,8 +428,9 @@ def format_suggestion(suggestion: Suggestion) -> str:
         )
     else:
         how = f"found from parameter names only, since {suggestion.reason}"
+    split = "" if suggestion.exempt is None else f" in {len(suggestion.groups)} param groups"
     lines = [
-        f"// {count} layer groups, bottom to top, {how}.",
+        f"// {count} layer groups{split}, bottom to top, {how}.",
         f"// With gradual_unfreezing, train at least {count} epochs, or unfreeze within epochs "
         "with unfreeze_every_num_updates.",
     ]
@@ -331,4 +443,26 @@ def format_suggestion(suggestion: Suggestion) -> str:
             "discriminative fine-tuning."
         )
     lines += [f"// {note}" for note in suggestion.notes]
-    return "\n".join(lines) + "\n" + layer_groups.format_parameter_groups(suggestion.groups)
+    if suggestion.exempt is None:
+        block = layer_groups.format_parameter_groups(suggestion.groups)
+    else:
+        block = format_split_groups(suggestion.groups, suggestion.exempt)
+    return "\n".join(lines) + "\n" + block
+
+
+def format_split_groups(groups: Sequence[LayerGroup], exempt: Sequence[bool]) -> str:
+    """`split_no_decay`'s groups as a `parameter_groups` entry ready to paste."""
+    lines = [
+        "// Bottom to top; every trainable parameter in exactly one group; groups that share a "
+        "name are one layer.",
+        "parameter_groups: [",
+    ]
+    for group, off in zip(groups, exempt):
+        regexes = ", ".join(json.dumps(r) for r in group.regexes)
+        options = f"name: {json.dumps(group.name)}" + (", weight_decay: 0" if off else "")
+        what = " (biases and LayerNorm weights)" if off else ""
+        lines.append(
+            f"  [[{regexes}], {{ {options} }}],  // {group.num_parameters:,} parameters{what}"
+        )
+    lines.append("],")
+    return "\n".join(lines)

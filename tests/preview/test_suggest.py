@@ -213,3 +213,60 @@ def test_fixture_experiment_traced() -> None:
     assert [g.name for g in found.groups] == [
         "_text_field_embedder", "_seq2vec_encoder", "_linear_layers.0", "head"
     ]
+
+
+@pytest.mark.parametrize(
+    "params, whole",
+    [
+        (experiment(BRANCHES), "_text_field_embedder (no biases or LayerNorm weights)"),
+        (experiment(BRANCHES, train_data_path="fixtures/data/missing.jsonl",  # name rules
+                    vocabulary={"type": "empty"}),
+         "_distance (no biases or LayerNorm weights), head (no biases or LayerNorm weights)"),
+    ],
+)
+def test_no_decay_splits_rnn_layers_and_leaves_a_layer_without_biases_whole(
+    params: Params, whole: str
+) -> None:
+    plain = suggest.suggest_groups(params)
+    found = suggest.suggest_groups(params, no_decay=True)
+    assert found.method == plain.method and found.exempt is not None
+    pairs = names_and_sizes(params, with_data="missing" not in params["train_data_path"])
+    assert_exactly_once(pairs, found.groups)  # also under DDP's `module.`
+    # Each layer's biases (LSTM `bias_ih_l0` too; the model has no LayerNorm) in its second
+    # group, the rest in its first; a layer without biases stays one group.
+    for layer in plain.groups:
+        halves = [(g, off) for g, off in zip(found.groups, found.exempt) if g.name == layer.name]
+        assert [(off, g.parameter_names) for g, off in halves] == [
+            (off, names) for off, names in (
+                (False, tuple(n for n in layer.parameter_names if "bias" not in n)),
+                (True, tuple(n for n in layer.parameter_names if "bias" in n)),
+            ) if names
+        ]
+    assert sum(found.exempt) == len(plain.groups) - whole.count("(no biases")
+    assert found.notes[1] == f"In one group, as there is nothing to split: {whole}."
+    block = json.loads(_jsonnet.evaluate_snippet("b", "{" + suggest.format_suggestion(found) + "}"))
+    assert block["parameter_groups"] == [
+        [list(g.regexes), {"name": g.name, **({"weight_decay": 0} if off else {})}]
+        for g, off in zip(found.groups, found.exempt)
+    ]
+
+
+@pytest.mark.parametrize(
+    "optimizer, warned",
+    [
+        ({"type": "adam"}, True),  # weight_decay 0 by default
+        ({"type": "huggingface_adamw", "weight_decay": 0.0}, True),
+        ({"type": "adamw"}, False),  # 0.01 by default
+        ({"type": "huggingface_adamw", "weight_decay": 0.1}, False),
+    ],
+)
+def test_no_decay_says_when_the_optimizer_decays_nothing(
+    optimizer: Dict[str, Any], warned: bool
+) -> None:
+    params = experiment(BRANCHES, trainer={"num_epochs": 1, "optimizer": optimizer})
+    notes = suggest.suggest_groups(params, no_decay=True).notes
+    note = (
+        "The config's optimizer has weight_decay 0, so the other groups are not decayed "
+        "either: set trainer.optimizer.weight_decay (e.g. 0.01) for them."
+    )
+    assert (note in notes) is warned
