@@ -8,8 +8,10 @@ Add it to a trainer to see exactly what the schedule did:
 
 It writes `stlr_trace.jsonl` in the serialization directory (`stlr_trace_worker{rank}.jsonl`
 under distributed training). Lines are flushed as they are written, so a crashed run keeps
-its trace, and a run continued with `--recover` appends to it; the last line for an update
-is the one that counts.
+its trace, and a run continued with `--recover` appends to it. The updates redone after a
+recover (those after the checkpoint) then appear twice: every line the continued run writes
+carries `"resumed_after": N`, the updates its checkpoint had done, and the last line for an
+update is the one that counts.
 """
 import json
 import os
@@ -23,7 +25,8 @@ from allennlp.training.callbacks.callback import TrainerCallback
 @TrainerCallback.register("stlr_trace")
 class LearningRateTrace(TrainerCallback):
     """
-    Records `{"update", "epoch", "batch", "lr": [...], "trainable": [...]}` per update.
+    Records `{"update", "epoch", "batch", "lr": [...], "trainable": [...]}` per update, plus
+    `"resumed_after": N` in a run continued from a checkpoint after update N.
 
     Registered as a `TrainerCallback` with name "stlr_trace".
 
@@ -37,6 +40,16 @@ class LearningRateTrace(TrainerCallback):
         super().__init__(serialization_dir)
         self._file: Optional[Any] = None
         self._trainable: Optional[List[bool]] = None
+        self._resumed = False
+        self._resumed_after: Optional[int] = None
+
+    def on_start(self, trainer: Any, is_primary: bool = True, **kwargs: Any) -> None:
+        # The trainer restores its checkpoint before `on_start`, and then counts the updates
+        # it skips, so their number is known only at the first update it runs.
+        self._resumed = bool(
+            trainer._start_after_epochs_completed or trainer._start_after_batches_in_epoch_completed
+        )
+        self._resumed_after = None
 
     def on_backward(
         self, trainer: Any, batch_outputs: Dict[str, Any], backward_called: bool, **kwargs: Any
@@ -73,13 +86,18 @@ class LearningRateTrace(TrainerCallback):
         groups = trainer.optimizer.param_groups
         trainable = self._trainable if self._trainable is not None else _trainable(trainer)
         self._trainable = None
-        record = {
-            "update": trainer._total_batches_completed,
+        update = trainer._total_batches_completed
+        record: Dict[str, Any] = {
+            "update": update,
             "epoch": epoch,
             "batch": batch_number,
             "lr": [group["lr"] for group in groups],
             "trainable": trainable,
         }
+        if self._resumed:
+            if self._resumed_after is None:
+                self._resumed_after = update - 1
+            record["resumed_after"] = self._resumed_after
         out = self._open()
         out.write(json.dumps(record) + "\n")
         out.flush()

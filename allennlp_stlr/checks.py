@@ -278,19 +278,42 @@ def check_layer_groups(
             )
     for i in indices:
         if not group_sizes[i]:
-            extra = (
-                " With gradual unfreezing it still takes a stage of its own to unfreeze."
-                if gradual_unfreezing
-                else ""
-            )
-            label = f" ({labels[i]})" if labels and labels[i] else ""
+            label = labels[i] if labels and labels[i] else None
             logger.warning(
-                "slanted_triangular: layer group %d%s has no parameters: its regexes in the "
-                "optimizer's `parameter_groups` match nothing.%s",
-                i,
-                label,
-                extra,
+                empty_group_message(
+                    i, label, gradual_unfreezing, default, names[-1] if names else ()
+                )
             )
+
+
+def empty_group_message(
+    index: int,
+    label: Optional[str],
+    gradual_unfreezing: bool,
+    default_size: int,
+    default_names: Sequence[Optional[str]] = (),
+) -> str:
+    """A layer group whose regexes match nothing, and where its parameters went instead."""
+    named = f" ({label})" if label else ""
+    message = (
+        f"slanted_triangular: layer group {index}{named} has no parameters: its regexes in the "
+        "optimizer's `parameter_groups` match nothing."
+    )
+    if gradual_unfreezing:
+        return message + " With gradual unfreezing it still takes a stage of its own to unfreeze."
+    if default_size:
+        known = [name for name in default_names if name is not None]
+        listed = f" ({', '.join(known[:5])}{' ...' if len(known) > 5 else ''})" if known else ""
+        return message + (
+            f" The parameters it was meant for are then among the {default_size} parameter(s)"
+            f"{listed} that no regex matched: they went to AllenNLP's default group, the top layer "
+            "group, and train at the top rate instead of their layer's discriminative rate. "
+            "Fix the group's regexes (`allennlp stlr-groups CONFIG` prints groups that match)."
+        )
+    return message + (
+        " Every parameter is in another group, so no rate changes: remove the group or fix "
+        "its regexes."
+    )
 
 
 def check_stages_fit(

@@ -1,4 +1,4 @@
-// Building blocks for ULMFiT-style fine-tuning with allennlp-stlr's `slanted_triangular`.
+// Building blocks for ULMFiT-style fine-tuning with allennlp-stlr's slanted triangular scheduler.
 // This file ships inside the package: `python -m allennlp_stlr libsonnet` prints where it is
 // and `--copy-to DIR` copies it beside your configs: Jsonnet resolves `import
 // 'stlr.libsonnet'` relative to the importing file (or give an absolute path).
@@ -95,7 +95,9 @@
 
   // The scheduler block, every setting spelled out, with the scheduler's own defaults (the
   // triangle alone). Leave `numEpochs` and `numStepsPerEpoch` null so that the trainer
-  // passes its own values.
+  // passes its own values. The type is the dotted path: AllenNLP imports the class itself,
+  // so these blocks train with this package's scheduler also from a folder without
+  // `.allennlp_plugins` (where plain 'slanted_triangular' is AllenNLP's built-in).
   scheduler(
     cutFrac=0.1,
     ratio=32,
@@ -105,7 +107,7 @@
     numEpochs=null,
     numStepsPerEpoch=null,
   ):: {
-    type: 'slanted_triangular',
+    type: 'allennlp_stlr.SlantedTriangular',
     cut_frac: cutFrac,
     ratio: ratio,
     gradual_unfreezing: gradualUnfreezing,

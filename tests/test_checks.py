@@ -1,9 +1,11 @@
 """Every bad configuration is a `ConfigurationError` naming the setting and the fix."""
 
 import pytest
+import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from allennlp.training.optimizers import Optimizer
 
 from tests.helpers import build, layered_optimizer
 
@@ -112,3 +114,38 @@ def test_every_setting_of_the_signature_has_its_check() -> None:
         "unfreeze_every_num_updates",
     )
     assert sorted(SETTING_CHECKS) == sorted(SETTINGS)
+
+
+def _optimizer_with_regexes(regexes):
+    named = [(f"layer{i}.weight", torch.nn.Parameter(torch.ones(3))) for i in range(3)]
+    return Optimizer.from_params(
+        model_parameters=named,
+        params=Params({"type": "sgd", "lr": 0.1, "parameter_groups": [[[r], {}] for r in regexes]}),
+    )
+
+
+# regexes of the layer groups, bottom first; each group's base rate; words of the warning
+EMPTY_GROUPS_UNDER_DISCRIMINATIVE_RATES = [
+    # A typo: layer1's parameters land in the default group, which then is the top layer
+    # (an empty group takes no decay step, and gets the top rate on no parameters).
+    (["^layer0\\.", "^layr1\\.", "^layer2\\."], [0.025, 0.1, 0.05, 0.1],
+     ["layer group 1 (^layr1\\.) has no parameters",
+      "3 parameter(s) (layer1.weight) that no regex matched: they went to AllenNLP's "
+      "default group",
+      "train at the top rate"]),
+    # A group for a module the model lacks: nothing is left over, and no rate changes.
+    (["^layer0\\.", "^layer1\\.", "^missing\\.", "^layer2\\."], [0.025, 0.05, 0.1, 0.1, 0.1],
+     ["layer group 2 (^missing\\.) has no parameters", "so no rate changes"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("regexes, rates, words", EMPTY_GROUPS_UNDER_DISCRIMINATIVE_RATES)
+def test_empty_group_under_discriminative_rates_says_where_its_parameters_went(
+    caplog, regexes, rates, words
+):
+    optimizer = _optimizer_with_regexes(regexes)
+    scheduler = build(optimizer, num_epochs=2, discriminative_fine_tuning=True, decay_factor=0.5)
+    assert scheduler.base_values == pytest.approx(rates, rel=1e-12)
+    warned = [r.getMessage() for r in caplog.records if "has no parameters" in r.getMessage()]
+    assert len(warned) == 1
+    assert all(word in warned[0] for word in words), warned[0]

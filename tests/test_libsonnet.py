@@ -208,7 +208,8 @@ def test_splitting_needs_a_regex_anchored_at_the_start() -> None:
 
 def test_scheduler_block_has_the_schedulers_defaults() -> None:
     assert evaluate("stlr.scheduler()") == {
-        "type": "slanted_triangular",
+        # The dotted type builds our class also where no plugins file loads the package.
+        "type": "allennlp_stlr.SlantedTriangular",
         "cut_frac": 0.1,
         "ratio": 32,
         "gradual_unfreezing": False,
@@ -239,7 +240,7 @@ def test_ulmfit_preset_builds_ours_with_the_papers_values() -> None:
 )
 def test_presets(preset: str, gradual: bool, discriminative: bool) -> None:
     block = evaluate(preset)
-    assert block["type"] == "slanted_triangular"
+    assert block["type"] == "allennlp_stlr.SlantedTriangular"
     assert (block["cut_frac"], block["ratio"]) == (0.1, 32)
     assert block["gradual_unfreezing"] is gradual
     assert block["discriminative_fine_tuning"] is discriminative
@@ -257,6 +258,12 @@ def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups
     decays = [group[1].get("weight_decay") for group in
               experiment.config["trainer"]["optimizer"]["parameter_groups"]]
     assert decays == [None, 0] * 5  # AdamW's 0.01, then 0 for biases and LayerNorm weights
+    # The model is built (from the local folder) to count each group's parameters, so
+    # the preview shows that every regex matched and nothing fell to the default group.
+    counts = [group.num_parameters for group in experiment.groups]
+    assert all(counts[:-1]) and counts[-1] == 0
+    pairs = [counts[i] + counts[i + 1] for i in range(0, 10, 2)]
+    assert pairs == [11918592, 3548928, 3548928, 3548928, 148610]
     result = simulate(experiment)
     assert (experiment.num_epochs, experiment.updates_per_epoch) == (4, 10)
     assert result.trainable.all()  # no gradual unfreezing

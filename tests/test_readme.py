@@ -66,6 +66,10 @@ NOT_RUN: Dict[Tuple[str, str], str] = {
         "which make env uses to find a Python"
     ),
     ("README.md", "make test QUICK=1"): "runs the test suite, this test included",
+    ("README.md", "make train   # train the fixture experiment, fixtures/experiment.jsonnet, with the plugin"): (
+        "`make train` trains fixtures/experiment.jsonnet, as tests/test_training.py does; "
+        "`make test` runs the test suite, this test included"
+    ),
     ("README.md", "cut   = max(1, floor(T * cut_frac))        (0 when cut_frac = 0)"): (
         "a formula, not a command; tests/test_schedule.py checks it "
         "(test_plan_floats_equal_the_builtin_formula)"
@@ -236,10 +240,20 @@ def _cases() -> List:
     return cases
 
 
+# What each block printed, so that a test of more lines does not run it a second time.
+PRINTED: Dict[Tuple[str, str], str] = {}
+
+
+def printed_by(block: Block) -> str:
+    if block.key not in PRINTED:
+        runner, _ = RUN[block.key]
+        PRINTED[block.key] = runner(block)
+    return PRINTED[block.key]
+
+
 @pytest.mark.parametrize("block", _cases())
 def test_block_runs_and_prints_what_the_document_shows(block: Block):
-    runner, _ = RUN[block.key]
-    output = runner(block)
+    output = printed_by(block)
     shown = expected_output(block)
     if shown is not None:
         assert_lines_appear_in_order(shown, output)
@@ -248,9 +262,17 @@ def test_block_runs_and_prints_what_the_document_shows(block: Block):
 # ----------------------------------------------------------------- key lines, beyond the shown output
 def test_preview_prints_the_table_header_and_every_group():
     preview = next(b for b in ALL_BLOCKS if b.key[1].startswith("allennlp stlr-preview"))
-    output = run_shell(preview)
+    output = printed_by(preview)
     assert "group  name            params     peak lr    floor lr  unfrozen" in output
     assert "update 61 (epoch 3)" in output
+
+
+def test_the_first_screen_shows_the_two_commands():
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:24]
+    commands = [line.split("#")[0].strip() for line in first_screen if line.startswith("make ")]
+    assert commands == ["make train", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\ntrain: env\n" in makefile and "\ntest: env\n" in makefile
 
 
 def test_module_commands_named_in_the_readme_exist():

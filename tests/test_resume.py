@@ -262,6 +262,9 @@ def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
     assert [line["update"] for line in after] == list(
         range(RESUMED_AFTER + 1, UPDATES_PER_EPOCH * EPOCHS + 1)
     )
+    # The continued run's lines say so; the killed run's do not.
+    assert {line.get("resumed_after") for line in after} == {RESUMED_AFTER}
+    assert not any("resumed_after" in json.loads(line) for line in lines[:KILL_AT])
     assert after[0]["epoch"] == 1 and after[0]["trainable"] == [False, True, True, True]
     assert schedule_of(read_trace(run / "stlr_trace.jsonl")) == schedule_of(uninterrupted)
 

@@ -6,7 +6,9 @@ Running or resuming from a folder without `.allennlp_plugins`, where AllenNLP's 
   an error that names `allennlp_stlr` and how to load it, instead of letting the built-in
   silently continue our checkpoint (its `load_state_dict` accepts any keys).
 - A scheduler `type` written as `allennlp_stlr.SlantedTriangular` is imported by
-  `Registrable.resolve_class_name`, so our class serves with no plugin file.
+  `Registrable.resolve_class_name`, so our class serves with no plugin file. The packaged
+  `stlr.libsonnet` writes that type in its scheduler blocks, and its preset trains with our
+  class where the plain type gets the built-in.
 
 The runs here cannot use the `stlr_trace` callback (it is part of the plugin, and naming it
 would load the plugin); the `scheduler_record` probe of `tests/probes.py` records which
@@ -15,6 +17,8 @@ class served each update and its learning rates instead.
 import copy
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -96,34 +100,50 @@ def test_recover_without_the_plugin_stops_and_says_how_to_load_it(tmp_path: Path
 ONE_EPOCH = {"num_epochs": 1, "cut_frac": 0.05}
 BUILTIN_FIRST = 0.01 * (1 + 0.9 * 31) / 32  # 0.00903125
 
-# scheduler type in the config, class that serves, lr of update 1, plugin announced
-TYPES = [
-    ("slanted_triangular", BUILTIN, BUILTIN_FIRST, False),
-    ("allennlp_stlr.SlantedTriangular", OURS, 0.01, True),
+# the config's scheduler block (Jsonnet, `stlr` being the copied stlr.libsonnet), class that
+# serves, lr of update 1, plugin announced
+SCHEDULERS = [
+    ("{ type: 'slanted_triangular', cut_frac: %(cut_frac)s }", BUILTIN, BUILTIN_FIRST, False),
+    # The packaged preset writes the dotted type `allennlp_stlr.SlantedTriangular`, which
+    # `Registrable.resolve_class_name` imports.
+    ("stlr.transformer() + { cut_frac: %(cut_frac)s }", OURS, 0.01, True),
 ]
 
 
 @pytest.mark.allennlp_train
-@pytest.mark.parametrize("scheduler_type, served_by, first_lr, announced", TYPES)
-def test_a_dotted_type_trains_with_our_class_without_a_plugin_file(
-    tmp_path: Path, scheduler_type: str, served_by: str, first_lr: float, announced: bool
+@pytest.mark.parametrize(
+    "block, served_by, first_lr, announced", SCHEDULERS, ids=["plain type", "packaged preset"]
+)
+def test_the_packaged_preset_trains_with_our_class_without_a_plugin_file(
+    tmp_path: Path, block: str, served_by: str, first_lr: float, announced: bool
 ) -> None:
+    """
+    A user's folder with no `.allennlp_plugins`, the packaged `stlr.libsonnet` copied there
+    by `python -m allennlp_stlr libsonnet --copy-to`, and a config that imports it.
+    """
+    folder = plugin_free_folder(tmp_path)
+    copied = subprocess.run(
+        [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(folder)],
+        cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
     experiment = Params.from_file(str(ROOT / "fixtures" / "experiment.jsonnet"))
     params = absolute_paths(experiment.as_dict(quiet=True))
     params["trainer"]["num_epochs"] = ONE_EPOCH["num_epochs"]
-    params["trainer"]["learning_rate_scheduler"] = {
-        "type": scheduler_type,
-        "cut_frac": ONE_EPOCH["cut_frac"],
-    }
+    del params["trainer"]["learning_rate_scheduler"]
     params["trainer"]["callbacks"] = [{"type": "scheduler_record"}]
-    folder = plugin_free_folder(tmp_path)
-    (folder / "config.json").write_text(json.dumps(params))
+    (folder / "base.json").write_text(json.dumps(params))
+    scheduler = block % {"cut_frac": ONE_EPOCH["cut_frac"]}
+    (folder / "config.jsonnet").write_text(
+        "local stlr = import 'stlr.libsonnet';\n"
+        f"(import 'base.json') + {{ trainer+: {{ learning_rate_scheduler: {scheduler} }} }}\n"
+    )
     run = tmp_path / "run"
 
     done = allennlp_train(
-        "config.json", "-s", str(run), "--include-package", "tests.probes",
+        "config.jsonnet", "-s", str(run), "--include-package", "tests.probes",
         cwd=folder, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     lines = records(run)
     assert [r["update"] for r in lines] == list(range(1, 11))

@@ -9,6 +9,8 @@ from typing import Callable, NoReturn
 
 from allennlp.common.checks import ConfigurationError
 
+from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig
+
 EXIT_CONFIGURATION = 1
 EXIT_USAGE = 2
 
@@ -37,6 +39,8 @@ def add_traceback_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def default_hint(args: argparse.Namespace, error: ConfigurationError) -> str:
+    if isinstance(error, (NeedsHub, UnreadableConfig)):
+        return error.hint
     config = getattr(args, "config", "the config")
     return (
         f"fix that setting in {config} (or with -o/--overrides) and run again; "

@@ -22,6 +22,7 @@ from allennlp_stlr.commands.errors import (
     reports_configuration_errors,
 )
 from allennlp_stlr.preview.experiment import load_params
+from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
 from allennlp_stlr.preview.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
 
 DESCRIPTION = (
@@ -48,7 +49,13 @@ def print_groups(args: argparse.Namespace) -> None:
     """Print the suggested block for `args.config` (with `args.overrides`)."""
     logging.getLogger("allennlp.common.params").setLevel(logging.WARNING)
     no_decay = getattr(args, "no_decay", False)  # `stlr-preview --suggest-groups` has none
-    suggestion = suggest_groups(load_params(args.config, args.overrides), no_decay=no_decay)
+    params = load_params(args.config, args.overrides)
+    try:
+        suggestion = suggest_groups(params, no_decay=no_decay)
+    except (OSError, ValueError) as error:
+        if not hub_unreachable(error):
+            raise
+        raise NeedsHub(params.as_dict(quiet=True), True, error) from error
     sys.stdout.write(format_suggestion(suggestion) + "\n")
 
 

@@ -27,6 +27,7 @@ from allennlp_stlr.commands.errors import (
 from allennlp_stlr.preview.advice import config_warnings, scheduler_warnings
 from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
 from allennlp_stlr.preview.render import format_table, plot, write_csv
+from allennlp_stlr.preview.serving import fallback_warnings
 from allennlp_stlr.preview.simulate import simulate
 
 DESCRIPTION = (
@@ -105,7 +106,10 @@ def preview(args: argparse.Namespace) -> None:
         result = simulate(experiment)
     out = sys.stdout
     # The scheduler's own warnings repeat some of the preview's: each is printed once.
-    for warning in dict.fromkeys(config_warnings(experiment) + logged):
+    found = fallback_warnings(
+        experiment.scheduler.get("type") or "", getattr(args, "include_package", None) or []
+    )
+    for warning in dict.fromkeys(found + config_warnings(experiment) + logged):
         out.write(f"WARNING: {warning}\n")
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:

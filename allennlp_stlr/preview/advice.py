@@ -64,6 +64,9 @@ def _unused_parameters(experiment: Experiment) -> List[str]:
 
 
 def _ddp_regexes(experiment: Experiment) -> List[str]:
+    # Only where the config trains distributed: elsewhere the regexes match as written.
+    if experiment.workers == 1:
+        return []
     warnings = []
     names = experiment.parameter_names
     for group in experiment.groups:

@@ -17,6 +17,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
 from allennlp.training.util import data_loaders_from_params
 
+from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig, hub_unreachable
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.counting import count_updates
 from allennlp_stlr.scheduler import SlantedTriangular
@@ -85,7 +86,7 @@ def load_params(config: str, overrides: str = "") -> Params:
         return Params.from_file(config, overrides)
     except (RuntimeError, FileNotFoundError) as error:
         # A missing file, or Jsonnet's own errors (an unset environment variable, a syntax error).
-        raise ConfigurationError(f"cannot read {config}: {str(error).strip()}") from error
+        raise UnreadableConfig(config, error) from error
 
 
 def build_train_loader(params: Params) -> DataLoader:
@@ -166,11 +167,14 @@ def read_experiment(
         trainer_default(config, "num_gradient_accumulation_steps"),
     )
     how_many = workers(config)
+    layered = bool(
+        scheduler.get("gradual_unfreezing") or scheduler.get("discriminative_fine_tuning")
+    )
     if build is None:
-        # Empty groups change discriminative decay and gradual unfreezing.
-        build = bool(
-            scheduler.get("gradual_unfreezing") or scheduler.get("discriminative_fine_tuning")
-        )
+        # Layered schedules need the group sizes (empty groups change discriminative decay
+        # and gradual unfreezing); the others show them, so that a regex matching nothing is
+        # seen, unless --steps-per-epoch asked to do without model and data.
+        build = layered or steps_per_epoch is None
 
     model: Optional[Model] = None
     loader: Optional[DataLoader] = None
@@ -187,6 +191,10 @@ def read_experiment(
             f"{error}: data paths in the config are read relative to the folder the command "
             "runs in; run it from that folder or override the path with -o."
         ) from error
+    except (OSError, ValueError) as error:
+        if not hub_unreachable(error):
+            raise
+        raise NeedsHub(config, layered, error) from error
     if scheduler.get("num_steps_per_epoch") is not None:
         # A value in the scheduler block wins over the trainer's.
         passed = scheduler["num_steps_per_epoch"]

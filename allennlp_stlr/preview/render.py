@@ -68,7 +68,10 @@ def format_table(preview: Preview) -> str:
         "stlr_trace callback",
     ]
     if any(group.num_parameters is None for group in groups):
-        lines.append("params ?: the model is built only when the scheduler uses layer groups")
+        lines.append(
+            "params ?: not counted, since --steps-per-epoch skips building the model unless "
+            "the scheduler uses layer groups"
+        )
     return "\n".join(lines)
 
 

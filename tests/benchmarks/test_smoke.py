@@ -228,23 +228,45 @@ def test_each_run_gets_the_designed_settings(
     assert scheduler_keys == {k for k in expected if k.startswith("trainer.learning_rate_")}
 
 
-@pytest.fixture(scope="module")
-def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All four recipes on 48 Rotten Tomatoes sentences (3 updates per epoch), one search
-    value each and 2 seeds: 8 real training runs of 3 epochs."""
-    out = tmp_path_factory.mktemp("recipes")
+# The tiny benchmark's two invocations: every recipe on seed 0 (its search of one value),
+# then a second seed of the baseline and plain STLR, which repeats the selected values and
+# gives paired differences: 6 real training runs in all.
+TINY = ["--datasets", "rt", "--sizes", "48", "8", "8", "--epochs", "3"]
+REPEATED = ["linear_with_warmup", "stlr"]
+TINY_RUNS = [["--seeds", "1"], ["--recipes", *REPEATED, "--seeds", "2"]]
+
+
+def run_tiny(out: Path, argv: List[str]) -> None:
+    """`benchmarks.recipes` on 48 Rotten Tomatoes sentences (3 updates per epoch, 3 epochs),
+    each recipe searching one value of its grid."""
+    import torch
+
+    threads = torch.get_num_threads()
     patch = pytest.MonkeyPatch()
     for name in recipes.DEFAULT_RECIPES:
         recipe = recipes.RECIPES[name]
         patch.setitem(recipes.RECIPES, name, dataclasses.replace(recipe, grid=recipe.grid[1:2]))
     try:
-        recipes.main([
-            "--out", str(out / "results"), "--data", str(out / "data"), "--datasets", "rt",
-            "--sizes", "48", "8", "8", "--seeds", "2", "--epochs", "3",
-        ])  # fmt: skip
+        recipes.main(["--out", str(out / "results"), "--data", str(out / "data"), *TINY, *argv])
     finally:
         patch.undo()
+        torch.set_num_threads(threads)  # the rest of the suite keeps its threads
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results folder; `summary_all_recipes.json` beside it is the first invocation's."""
+    out = tmp_path_factory.mktemp("recipes")
+    first, second = TINY_RUNS
+    run_tiny(out, first)
+    (out / "summary_all_recipes.json").write_text((out / "results" / "summary.json").read_text())
+    (out / "summary_all_recipes.md").write_text((out / "results" / "summary.md").read_text())
+    run_tiny(out, second)
     return out / "results"
+
+
+def seeds_of(recipe: str) -> Tuple[int, ...]:
+    return (0, 1) if recipe in REPEATED else (0,)
 
 
 @pytest.mark.allennlp_train
@@ -261,7 +283,7 @@ def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_recipe_trains_on_a_tiny_slice(
     tiny_benchmark: Path, recipe: str, run: str, peak_lr: float, scheduler: Dict[str, Any]
 ) -> None:
-    for seed in (0, 1):
+    for seed in seeds_of(recipe):
         result = json.loads(
             (tiny_benchmark / "runs" / "rt" / recipe / f"{run}_seed{seed}.json").read_text()
         )
@@ -275,6 +297,8 @@ def test_each_recipe_trains_on_a_tiny_slice(
         assert result["cpu_seconds"] > 0
         work = tiny_benchmark / "work" / "rt" / recipe / f"{run}_seed{seed}"
         assert not list(work.glob("*.th")) and not (work / "model.tar.gz").exists()
+    unrepeated = len(seeds_of(recipe))
+    assert not (tiny_benchmark / "runs" / "rt" / recipe / f"{run}_seed{unrepeated}.json").exists()
     trace = read_jsonl(work / "stlr_trace.jsonl")
     assert [line["update"] for line in trace] == list(range(1, 10))
     if recipe != "stlr_gradual":
@@ -291,19 +315,21 @@ def test_each_recipe_trains_on_a_tiny_slice(
     )
 
 
+def load_runs(results: Path, names: List[str]) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    return {
+        name: {
+            json.loads(path.read_text())["seed"]: json.loads(path.read_text())
+            for path in (results / "runs" / "rt" / name).glob("*_seed*.json")
+        }
+        for name in names
+    }
+
+
 @pytest.mark.allennlp_train
 def test_the_summary_has_intervals_and_paired_differences(tiny_benchmark: Path) -> None:
     summaries = {s["recipe"]: s for s in json.loads((tiny_benchmark / "summary.json").read_text())}
-    assert list(summaries) == recipes.DEFAULT_RECIPES
-    runs = {
-        name: {
-            seed: json.loads(path.read_text())
-            for seed, path in enumerate(
-                sorted((tiny_benchmark / "runs" / "rt" / name).glob("*_seed*.json"))
-            )
-        }
-        for name in summaries
-    }
+    assert list(summaries) == REPEATED
+    runs = load_runs(tiny_benchmark, REPEATED)
     baseline = {seed: r["test_accuracy"] for seed, r in runs["linear_with_warmup"].items()}
     for name, s in summaries.items():
         tests = {seed: r["test_accuracy"] for seed, r in runs[name].items()}
@@ -317,12 +343,24 @@ def test_the_summary_has_intervals_and_paired_differences(tiny_benchmark: Path) 
             (runs[name][0]["cpu_seconds"] + runs[name][1]["cpu_seconds"]) / 2
         )
     assert summaries["linear_with_warmup"]["difference_vs_baseline"]["mean"] == 0.0
-    assert summaries["stlr_gradual"]["frozen_update_share_mean"] > 0.5
     table = (tiny_benchmark / "summary.md").read_text()
-    assert "| stlr_gradual | **decay 0.65** (0.65: " in table
     assert "| linear_with_warmup | **lr 0.0001** (0.0001: " in table
     assert "| (baseline) |" in table
+    # The first invocation summarised every recipe, on its one seed.
+    everything = json.loads((tiny_benchmark.parent / "summary_all_recipes.json").read_text())
+    assert [s["recipe"] for s in everything] == recipes.DEFAULT_RECIPES
+    single = load_runs(tiny_benchmark, recipes.DEFAULT_RECIPES)
+    for s in everything:
+        assert s["seeds"] == [0]
+        assert s["test_accuracy"] == [single[s["recipe"]][0]["test_accuracy"]]
+        assert s["test"] == t_interval(s["test_accuracy"])
+    gradual = next(s for s in everything if s["recipe"] == "stlr_gradual")
+    assert gradual["frozen_update_share_mean"] > 0.5
+    assert "| stlr_gradual | **decay 0.65** (0.65: " in (
+        tiny_benchmark.parent / "summary_all_recipes.md"
+    ).read_text()
     machine = json.loads((tiny_benchmark / "machine.json").read_text())
+    assert [m["argv"]["seeds"] for m in machine] == [1, 2]
     assert machine[-1]["cores"] >= 1 and machine[-1]["torch"].startswith("1.12")
     assert set(machine[-1]["data_sha256"]["rt"]) == {"train", "dev", "test"}
 
@@ -331,22 +369,14 @@ def test_the_summary_has_intervals_and_paired_differences(tiny_benchmark: Path) 
 def test_a_rerun_resumes_without_training(
     tiny_benchmark: Path, capsys: pytest.CaptureFixture
 ) -> None:
+    summary = (tiny_benchmark / "summary.json").read_text()
     capsys.readouterr()
-    patch = pytest.MonkeyPatch()
-    for name in recipes.DEFAULT_RECIPES:
-        recipe = recipes.RECIPES[name]
-        patch.setitem(recipes.RECIPES, name, dataclasses.replace(recipe, grid=recipe.grid[1:2]))
-    try:
-        recipes.main([
-            "--out", str(tiny_benchmark), "--data", str(tiny_benchmark.parent / "data"),
-            "--datasets", "rt", "--sizes", "48", "8", "8", "--seeds", "2", "--epochs", "3",
-        ])  # fmt: skip
-    finally:
-        patch.undo()
+    run_tiny(tiny_benchmark.parent, TINY_RUNS[-1])
     printed = capsys.readouterr().out
-    assert printed.count("skip rt ") == 8
-    assert "skip rt stlr_gradual decay0.65_seed1 (finished)" in printed
+    assert printed.count("skip rt ") == 4
+    assert "skip rt stlr lr0.0001_seed1 (finished)" in printed
     assert "\ntrain " not in printed
+    assert (tiny_benchmark / "summary.json").read_text() == summary
 
 
 # ---------------------------------------------------------------- earlier ablation

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import _jsonnet
 import pytest
@@ -457,16 +457,26 @@ def anchored(regex: str) -> Dict[str, Any]:
     return {"trainer": {"optimizer": {"parameter_groups": groups}}}
 
 
-@pytest.mark.parametrize("build", [False, True])
-def test_ddp_regex_warning_suggests_the_prefix(build: bool) -> None:
-    def warnings(regex: str) -> List[str]:
-        return config_warnings(read_experiment(load(GOOD, anchored(regex)), build=build))
+TWO_WORKERS = {
+    "distributed": {
+        "cuda_devices": [-1, -1],
+        "ddp_accelerator": {"type": "torch", "find_unused_parameters": True},
+    }
+}
 
-    found = warnings("^_text_field_embedder")
+
+@pytest.mark.parametrize("build", [False, True])
+def test_ddp_regex_warning_suggests_the_prefix_under_distributed_training(build: bool) -> None:
+    def warnings(regex: str, *more: Dict[str, Any]) -> List[str]:
+        return config_warnings(read_experiment(load(GOOD, anchored(regex), *more), build=build))
+
+    found = warnings("^_text_field_embedder", TWO_WORKERS)
     assert len(found) == 1
     assert "'^(module\\\\.)?_text_field_embedder'" in found[0]
-    assert warnings("_text_field_embedder") == []
-    assert warnings("^(module\\.)?_text_field_embedder") == []
+    assert warnings("_text_field_embedder", TWO_WORKERS) == []
+    assert warnings("^(module\\.)?_text_field_embedder", TWO_WORKERS) == []
+    # A config that does not train distributed: its regexes match as written.
+    assert warnings("^_text_field_embedder") == []
 
 
 # ----------------------------------------------------------------------------- errors
@@ -490,12 +500,41 @@ def test_configuration_error_is_a_message_and_exit_code(capsys: pytest.CaptureFi
         entry.main(["preview", CONFIG, "-o", overrides, "--traceback"])
 
 
-def test_unreadable_config_is_a_configuration_error(capsys: pytest.CaptureFixture) -> None:
-    done = run_main(capsys, "preview", "fixtures/no_such_experiment.jsonnet")
+# file name, its text (None: no such file), the hint line
+UNREADABLE = [
+    ("no_such_experiment.jsonnet", None,
+     "hint: there is no file no_such_experiment.jsonnet in {cwd}, the folder the command "
+     "runs in: check the path"),
+    ("broken.jsonnet", "{\n  trainer: {\n    num_epochs: 3\n    optimizer: 'adam',\n  },\n}\n",
+     "hint: the Jsonnet of broken.jsonnet does not evaluate at line 4, column 5: fix it "
+     "there (the error above is Jsonnet's own)"),
+    ("needs_env.jsonnet", "{ model: std.extVar('STLR_UNSET_VARIABLE') }\n",
+     "hint: the Jsonnet of needs_env.jsonnet reads std.extVar('STLR_UNSET_VARIABLE'): set "
+     "the environment variable STLR_UNSET_VARIABLE and run again"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, text, hint", UNREADABLE)
+@pytest.mark.parametrize("command", ["preview", "groups"])
+def test_unreadable_config_gets_a_hint_that_fits(
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+    name: str,
+    text: Optional[str],
+    hint: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STLR_UNSET_VARIABLE", raising=False)
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    done = run_main(capsys, command, name)
     assert done["code"] == 1
-    assert done["err"].startswith(
-        "stlr-preview: error: cannot read fixtures/no_such_experiment.jsonnet"
-    )
+    lines = done["err"].splitlines()
+    assert lines[0].startswith(f"stlr-{command}: error: cannot read {name}")
+    assert lines[-1] == hint.format(cwd=tmp_path)
+    assert "fix that setting" not in done["err"]
 
 
 @pytest.mark.parametrize("mode", ["gradual_unfreezing", "discriminative_fine_tuning"])
@@ -582,7 +621,13 @@ def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
     printed = {}
     for command, subcommand in (("preview", "stlr-preview"), ("groups", "stlr-groups")):
         printed[command] = run(module + [command, config, "-o", overrides], tmp_path)
-        assert printed[command] == run([ALLENNLP, subcommand, config, "-o", overrides], ROOT)
+        from_root = run([ALLENNLP, subcommand, config, "-o", overrides], ROOT)
+        if command == "preview":
+            # Only the folder without a plugins file is told that training there with the
+            # plain type would use AllenNLP's built-in.
+            warning, printed[command] = printed[command].split("\n", 1)
+            assert "would train with AllenNLP's built-in slanted_triangular" in warning
+        assert printed[command] == from_root
     assert "6 epochs x 5 updates = 30 updates" in printed["preview"]
     assert printed["groups"].startswith("// 4 layer groups, bottom to top")
 
@@ -611,3 +656,49 @@ def test_libsonnet_copy_keeps_a_different_file(
     assert mine.read_text() == "// edited\n"
     assert run_main(capsys, "libsonnet", "--copy-to", str(tmp_path), "--force")["code"] == 0
     assert mine.read_text().startswith("//") and mine.read_text() != "// edited\n"
+
+
+NEEDS_THE_MODEL = (
+    "hint: the model itself is needed here (its layer groups and their parameters): set "
+    "`model_name` to a local folder with the model"
+)
+# command, overrides, the hint line's start
+HUB_CASES = [
+    ("preview", {}, "hint: --steps-per-epoch N (the optimizer updates per epoch) previews the "
+                    "schedule without the model or the data"),
+    ("preview", {"trainer.learning_rate_scheduler.discriminative_fine_tuning": True},
+     NEEDS_THE_MODEL),
+    ("groups", {}, NEEDS_THE_MODEL),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command, overrides, hint", HUB_CASES)
+def test_a_transformer_only_the_hub_has_is_a_message_with_a_way_out(
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    overrides: Dict[str, Any],
+    hint: str,
+) -> None:
+    """No model hub here: a name that is neither cached nor a folder fails to download."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("STLR_MODEL", "allennlp-stlr-tests/no-such-model")
+    config = "configs/transformer_classifier.jsonnet"
+    done = run_main(capsys, command, config, "-o", json.dumps(overrides))
+    assert done["code"] == 1
+    assert "Traceback" not in done["err"]
+    lines = done["err"].splitlines()
+    assert lines[0].startswith(
+        f"stlr-{command}: error: the config's pretrained transformer "
+        "(allennlp-stlr-tests/no-such-model) is not on this machine and the Hugging Face hub "
+        "cannot be reached: "
+    )
+    assert lines[-1].startswith(hint)
+    if overrides or command == "groups":
+        return
+    # As the hint says: the schedule itself needs neither model nor data.
+    done = run_main(capsys, "preview", config, "--steps-per-epoch", "10")
+    assert done["code"] == 0, done["err"]
+    assert "4 epochs x 10 updates = 40 updates (updates per epoch from --steps-per-epoch)" in (
+        done["out"]
+    )
