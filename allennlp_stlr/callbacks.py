@@ -21,12 +21,15 @@ import torch.distributed as dist
 from allennlp.data import TensorDict
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from allennlp_stlr.layers import label_groups
+
 
 @TrainerCallback.register("stlr_trace")
 class LearningRateTrace(TrainerCallback):
     """
     Records `{"update", "epoch", "batch", "lr": [...], "trainable": [...]}` per update, plus
-    `"resumed_after": N` in a run continued from a checkpoint after update N.
+    `"resumed_after": N` in a run continued from a checkpoint after update N, and in the first
+    line each process writes, `"groups": [...]`, the groups' labels (`layers.label_groups`).
 
     Registered as a `TrainerCallback` with name "stlr_trace".
 
@@ -42,6 +45,7 @@ class LearningRateTrace(TrainerCallback):
         self._trainable: Optional[List[bool]] = None
         self._resumed = False
         self._resumed_after: Optional[int] = None
+        self._labelled = False
 
     def on_start(self, trainer: Any, is_primary: bool = True, **kwargs: Any) -> None:
         # The trainer restores its checkpoint before `on_start`, and then counts the updates
@@ -98,6 +102,10 @@ class LearningRateTrace(TrainerCallback):
             if self._resumed_after is None:
                 self._resumed_after = update - 1
             record["resumed_after"] = self._resumed_after
+        if not self._labelled:
+            # The first line a process writes names the groups, as the log and preview do.
+            record["groups"] = label_groups([group.get("name") for group in groups])
+            self._labelled = True
         out = self._open()
         out.write(json.dumps(record) + "\n")
         out.flush()

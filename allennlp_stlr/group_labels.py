@@ -72,6 +72,11 @@ def names_of(params: Sequence[torch.Tensor]) -> List[Optional[str]]:
     return found
 
 
+def configured_name(regexes: Sequence[str], options: Dict[str, Any]) -> str:
+    """The name of a configured param group: its `name` option, else its regexes."""
+    return str(options.get("name", " ".join(regexes)))
+
+
 def _with_names(groups: Groups) -> Groups:
     if not groups:
         return groups
@@ -79,7 +84,7 @@ def _with_names(groups: Groups) -> Groups:
     for regexes, options in groups:
         # A group AllenNLP drops (requires_grad false) would warn about an unused option.
         if "name" not in options and options.get("requires_grad") is not False:
-            options = {**options, "name": " ".join(regexes)}
+            options = {**options, "name": configured_name(regexes, options)}
         named.append((regexes, options))
     return named
 

@@ -7,7 +7,8 @@ default group for every parameter no regex matched. A layer is one param group, 
 that share a `name` in their options: a layer's weights with weight decay and its biases and
 LayerNorm weights without are one layer with two groups.
 """
-from typing import Dict, List, Sequence, Tuple, Union
+from collections import Counter
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 
 def layer_group_indices(group_sizes: Sequence[int], gradual_unfreezing: bool) -> List[int]:
@@ -36,3 +37,25 @@ def layers_of(
         name = group_names[index]
         layers.setdefault(name if name else (index,), []).append(index)
     return list(layers.values())
+
+
+def label_groups(names: Sequence[Optional[str]]) -> List[str]:
+    """
+    The label of each param group, the same everywhere: the training log, the errors and
+    warnings, `stlr_trace`, and the preview's table, CSV and plot. It is the group's `name`
+    (AllenNLP's groups are named by their regexes unless the config names them, the default
+    group `group_labels.DEFAULT_GROUP_NAME`), else `group N`; the groups of a layer of several
+    (a shared name) are `name [k/n]`, so each label shows its layer and its place in it.
+    """
+    counts = Counter(name for name in names if name)
+    seen: Counter = Counter()
+    labels = []
+    for index, name in enumerate(names):
+        if not name:
+            labels.append(f"group {index}")
+        elif counts[name] == 1:
+            labels.append(name)
+        else:
+            seen[name] += 1
+            labels.append(f"{name} [{seen[name]}/{counts[name]}]")
+    return labels

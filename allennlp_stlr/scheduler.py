@@ -21,7 +21,7 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 )
 
 from allennlp_stlr import checks, freezing, group_labels, schedule
-from allennlp_stlr.layers import layers_of
+from allennlp_stlr.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -168,15 +168,17 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         )
         checks.check_unfreezing_interval(unfreeze_every_num_updates, gradual_unfreezing)
         sizes = [_group_size(group) for group in optimizer.param_groups]
-        labels = [group.get("name", "") for group in optimizer.param_groups]
+        names = [group.get("name") for group in optimizer.param_groups]
+        # One label per group, as everywhere else (log, messages, trace, preview).
+        self._labels = label_groups(names)
         # Bottom first, each the indices of its param groups.
-        self._layers = layers_of(sizes, labels, gradual_unfreezing)
+        self._layers = layers_of(sizes, names, gradual_unfreezing)
         checks.check_layer_groups(
             sizes,
             gradual_unfreezing,
             discriminative_fine_tuning,
             names=[group_labels.names_of(group["params"]) for group in optimizer.param_groups],
-            labels=labels,
+            labels=self._labels,
             layers=self._layers,
         )
         # Not the built-in's constructor, which would schedule and freeze by its own rules.
@@ -414,11 +416,9 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         ]
         for index, group in enumerate(self.optimizer.param_groups):
             state = "trainable" if flags[index] else "frozen"
-            # torch keeps extra keys of a param group, so the config's group options can
-            # carry a "name" (configs/stlr.libsonnet and `stlr-preview --suggest-groups` do).
-            name = group.get("name", "")
+            label = self._labels[index]
             lines.append(
-                f"  {index:>5}  {_group_size(group):>10}  {peak[index]:>11.4g}  {state:<9}  {name}"
+                f"  {index:>5}  {_group_size(group):>10}  {peak[index]:>11.4g}  {state:<9}  {label}"
             )
         logger.info("\n".join(lines))
 

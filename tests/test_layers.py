@@ -12,7 +12,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.optimizers import Optimizer
 
-from allennlp_stlr.layers import layers_of
+from allennlp_stlr.layers import label_groups, layers_of
 from tests.helpers import Tiny, build, drive, rates
 
 MODULES = ("embed", "encoder", "head")
@@ -122,3 +122,28 @@ def test_state_dict_round_trip_keeps_the_layers(kind: str) -> None:
     resumed = build(resumed_optimizer, **config)
     resumed.load_state_dict(halfway.state_dict())
     assert drive(resumed, resumed_optimizer, [5, 5, 5, 5], start=(2, 0)) == full[10:]
+
+
+@pytest.mark.parametrize(
+    "names, labels",
+    [
+        (["embed", "encoder", "(default)"], ["embed", "encoder", "(default)"]),
+        (["a", "a", "b", None], ["a [1/2]", "a [2/2]", "b", "group 3"]),
+        ([None], ["group 0"]),
+    ],
+)
+def test_one_label_per_group(names, labels):
+    assert label_groups(names) == labels
+
+
+def test_the_log_labels_each_group_with_its_layer(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="allennlp_stlr.scheduler")
+    build(split_optimizer(), num_epochs=3, num_steps_per_epoch=5, gradual_unfreezing=True)
+    table = next(r.getMessage() for r in caplog.records if "layer groups (start)" in r.getMessage())
+    rows = [line.split(None, 4) for line in table.splitlines()[2:]]
+    assert [row[-1] for row in rows] == [
+        f"{m} [{k}/2]" for m in MODULES for k in (1, 2)
+    ] + ["(default: parameters no regex matched)"]
+    assert [row[3] for row in rows] == ["frozen"] * 4 + ["trainable"] * 3

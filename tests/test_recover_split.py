@@ -13,7 +13,8 @@ from typing import Any, Dict, List
 import pytest
 
 from allennlp_stlr.local_model import model_dir
-from allennlp_stlr.preview.experiment import load_params, read_experiment
+from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from allennlp_stlr.preview.experiment import group_labels, load_params, read_experiment
 from allennlp_stlr.preview.simulate import simulate
 from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of
 
@@ -82,6 +83,8 @@ def test_a_split_layer_unfreezes_as_one_and_recover_continues_exactly(
     train(run, TRACE + KILL, "--recover")
     recovered = read_trace(run / "stlr_trace.jsonl")
     assert sorted(recovered) == list(range(1, UPDATES_PER_EPOCH * EPOCHS + 1))
+    # The recovered process labels the groups again in its first line.
+    assert recovered[RESUMED_AFTER + 1]["groups"] == uninterrupted[1]["groups"]
     assert schedule_of(recovered) == schedule_of(uninterrupted)
 
 
@@ -98,3 +101,8 @@ def test_the_preview_of_the_split_config_equals_training(
     for row, update in enumerate(sorted(uninterrupted)):
         assert preview.lr[row].tolist() == uninterrupted[update]["lr"], update
         assert preview.trainable[row].tolist() == uninterrupted[update]["trainable"], update
+    # One label per group in the trace and the preview, showing each group's layer.
+    layers = ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head"]
+    labels = [f"{layer} [{k}/2]" for layer in layers for k in (1, 2)] + [DEFAULT_GROUP_NAME]
+    assert uninterrupted[1]["groups"] == labels
+    assert group_labels(preview.experiment.groups) == labels

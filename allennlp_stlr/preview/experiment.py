@@ -18,11 +18,12 @@ from allennlp.training.optimizers import Optimizer, make_parameter_groups
 from allennlp.training.util import data_loaders_from_params
 
 from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig, hub_unreachable
+from allennlp_stlr import layers
+from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME, configured_name
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.counting import count_updates
 from allennlp_stlr.scheduler import SlantedTriangular
 
-DEFAULT_GROUP = "(default)"
 
 
 @dataclass
@@ -68,12 +69,8 @@ class Experiment:
 
 
 def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
-    """Each group's `name` option, else `group N`; a repeated name gets its index."""
-    names = [group.name or f"group {index}" for index, group in enumerate(groups)]
-    return [
-        f"{name} (group {index})" if names.count(name) > 1 else name
-        for index, name in enumerate(names)
-    ]
+    """Each group's label, as training gives it (`layers.label_groups`)."""
+    return layers.label_groups([group.name for group in groups])
 
 
 class NeedsLayerGroups(ConfigurationError):
@@ -217,10 +214,14 @@ def read_experiment(
         sizes = [sum(p.numel() for p in params) for params in held]
         members = [tuple(name_of[id(p)] for p in params) for params in held]
     groups = [
-        GroupSpec(options.get("name"), regexes, float(options.get("lr", lr)), size, held_names)
+        GroupSpec(
+            configured_name(regexes, options), regexes, float(options.get("lr", lr)), size, held_names
+        )
         for (regexes, options), size, held_names in zip(entries, sizes, members)
     ]
-    groups.append(GroupSpec(DEFAULT_GROUP if entries else None, (), lr, sizes[-1], members[-1]))
+    groups.append(
+        GroupSpec(DEFAULT_GROUP_NAME if entries else None, (), lr, sizes[-1], members[-1])
+    )
     return Experiment(
         num_epochs, updates, passed, source, groups, scheduler, names, config, how_many
     )

@@ -47,7 +47,7 @@ from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
 from allennlp_stlr import layer_groups
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME, configured_name
 from allennlp_stlr.layer_groups import LayerGroup, Unit
 from allennlp_stlr.preview.model import build_model
 
@@ -341,7 +341,7 @@ def _config_groups(
         ]
         held[hits[0] if hits else -1].append(name)
     labelled = [
-        (str(options.get("name", " ".join(regexes))), options, held[i])
+        (configured_name(regexes, options), options, held[i])
         for i, (regexes, options) in enumerate(configured)
     ]
     return labelled + [(DEFAULT_GROUP_NAME, {}, held[-1])]

@@ -49,20 +49,21 @@ def test_plot_axes_and_legend(
     axes = drawn.axes[0]
     assert axes.get_yscale() == scale and axes.get_ylabel() == label
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
-    # Groups by name (the unnamed one by number; the empty default group is not drawn); the
-    # frozen entry only when something is frozen.
-    named = ["embedder", "group 1", "top"]
+    # Groups by their labels in the training log (the unnamed one by its regex; the empty
+    # default group is not drawn); the frozen entry only when something is frozen.
+    named = ["embedder", "^(module\\.)?_seq2vec_encoder\\.", "top"]
     assert legend == named + (["frozen (rate set, not training)"] if frozen else [])
     plt.close(drawn)
 
 
 def test_csv_header_names_groups_and_tells_repeated_names_apart() -> None:
+    # Two groups under one name are one layer: each label shows the layer and its place.
     groups = [
         GroupSpec("encoder", ("a",), 0.1, None),
         GroupSpec(None, ("b",), 0.1, None),
         GroupSpec("encoder", ("c",), 0.1, None),
     ]
-    labels = ["encoder (group 0)", "group 1", "encoder (group 2)"]
+    labels = ["encoder [1/2]", "group 1", "encoder [2/2]"]
     assert csv_header(groups) == ["update", "epoch"] + [f"lr: {x}" for x in labels] + [
         f"trainable: {x}" for x in labels
     ]
