@@ -5,14 +5,14 @@ Importing this package registers `SlantedTriangular` as the `LearningRateSchedul
 named "slanted_triangular", replacing AllenNLP's built-in class of that name, the
 "stlr_trace" trainer callback and the `allennlp stlr-preview` command, and names each
 optimizer param group by its regexes and each parameter by its name in the model
-(`allennlp_stlr.group_labels`).
+(`allennlp_stlr.groups.names`).
 """
 import logging
 
 # First, before any module of this package binds `make_parameter_groups` by name.
-from allennlp_stlr import group_labels
+from allennlp_stlr.groups import names as group_names
 
-group_labels.install()
+group_names.install()
 
 from allennlp.common.registrable import Registrable  # noqa: E402
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler  # noqa: E402

@@ -9,12 +9,12 @@ import difflib
 import functools
 import logging
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_stlr import layer_groups
-from allennlp_stlr.layers import layer_group_indices
+from allennlp_stlr.groups import find as layer_groups
+from allennlp_stlr.groups.layers import layer_group_indices
 
 logger = logging.getLogger(__name__)
 

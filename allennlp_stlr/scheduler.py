@@ -20,8 +20,9 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as BuiltinSlantedTriangular,
 )
 
-from allennlp_stlr import checks, freezing, group_labels, schedule
-from allennlp_stlr.layers import label_groups, layers_of
+from allennlp_stlr import checks, freezing, schedule
+from allennlp_stlr.groups import names as group_names
+from allennlp_stlr.groups.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -62,15 +63,10 @@ class SlantedTriangular(BuiltinSlantedTriangular):
     Implements the Slanted Triangular Learning Rate schedule (Howard & Ruder, 2018) with
     optional gradual unfreezing and discriminative fine-tuning. The learning rate rises
     linearly from `base / ratio` to `base` over the first `cut_frac` of the updates and
-    then falls linearly back to `base / ratio` at the last update:
-
-        T = num_epochs * num_steps_per_epoch,  cut = max(1, floor(T * cut_frac))
-        p(t) = t / cut                     if t < cut
-             = 1 - (t - cut) / (T - cut)   otherwise
-        lr(t) = base * (1 + p(t) * (ratio - 1)) / ratio
-
-    where `t` is the 1-based number of the optimizer update (`step_batch` is called before
-    update `t`); `cut_frac = 0` means no warm-up (`p(t) = 1 - t/T`, as AllenNLP's built-in).
+    then falls linearly back to `base / ratio` at the last update `T`, where `t` is the 1-based
+    number of the optimizer update (`step_batch` is called before update `t`); `cut_frac = 0`
+    means no warm-up, as AllenNLP's built-in. The formula is written out once, in
+    docs/schedule.md#the-formula, and the call order in docs/internals.md#the-call-order-contract.
 
     With gradual unfreezing, the layer groups are unfrozen from the top, one per stage, and
     each stage runs its own triangle; once every group is unfrozen, one triangle spans the
@@ -177,7 +173,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             sizes,
             gradual_unfreezing,
             discriminative_fine_tuning,
-            names=[group_labels.names_of(group["params"]) for group in optimizer.param_groups],
+            names=[group_names.names_of(group["params"]) for group in optimizer.param_groups],
             labels=self._labels,
             layers=self._layers,
         )

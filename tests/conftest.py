@@ -5,7 +5,7 @@ Hypothesis profiles.
 examples on every run, so a failure reproduces; `long` explores far more examples with
 fresh randomness. Select one with the environment variable:
 
-    HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/test_properties.py
+    HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/test_scheduler_properties.py
 """
 import os
 

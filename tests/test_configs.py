@@ -26,7 +26,7 @@ from allennlp.training import GradientDescentTrainer
 
 import allennlp_stlr
 from allennlp_stlr import local_model
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
 from tests.helpers import ROOT, save_tiny_roberta
 

@@ -20,7 +20,7 @@ from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import SlantedTriangular
 from allennlp_stlr.preview.experiment import load_params, read_experiment
-from allennlp_stlr.preview import suggest
+from allennlp_stlr.groups import suggest
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.simulate import simulate
 from allennlp_stlr.local_model import model_dir

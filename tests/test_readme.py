@@ -67,10 +67,10 @@ NOT_RUN: Dict[Tuple[str, str], str] = {
     ),
     ("README.md", "make test QUICK=1"): "runs the test suite, this test included",
     ("README.md", "make train   # train the fixture experiment, fixtures/experiment.jsonnet, with the plugin"): (
-        "`make train` trains fixtures/experiment.jsonnet, as tests/test_training.py does; "
+        "`make train` trains fixtures/experiment.jsonnet, as tests/runs/test_training.py does; "
         "`make test` runs the test suite, this test included"
     ),
-    ("README.md", "cut   = max(1, floor(T * cut_frac))        (0 when cut_frac = 0)"): (
+    ("docs/schedule.md", "cut   = max(1, floor(T * cut_frac))        (0 when cut_frac = 0)"): (
         "a formula, not a command; tests/test_schedule.py checks it "
         "(test_plan_floats_equal_the_builtin_formula)"
     ),
@@ -168,7 +168,7 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
         run_shell,
         [pytest.mark.allennlp_train],
     ),
-    ("README.md", "import torch"): (run_python, []),
+    ("docs/internals.md", "import torch"): (run_python, []),
     ("docs/switching.md", "local stlr = import 'stlr.libsonnet';"): (check_switching_recipe, []),
     ("docs/preview.md", """allennlp stlr-preview configs/classifier_ulmfit.jsonnet -o '{"trainer.patience": 2}'"""): (
         run_shell,
@@ -263,7 +263,12 @@ def test_block_runs_and_prints_what_the_document_shows(block: Block):
 def test_preview_prints_the_table_header_and_every_group():
     preview = next(b for b in ALL_BLOCKS if b.key[1].startswith("allennlp stlr-preview"))
     output = printed_by(preview)
-    assert "group  name            params     peak lr    floor lr  unfrozen" in output
+    header = next(line for line in output.splitlines() if line.startswith("group  name  "))
+    assert header.split() == [
+        "group", "name", "params", "peak", "lr", "floor", "lr", "unfrozen", "regexes"
+    ]
+    # Each group under the label the training log gives it.
+    assert "    0  ^(module\\.)?_text_field_embedder  " in output
     assert "update 61 (epoch 3)" in output
 
 
@@ -331,5 +336,32 @@ def test_dotted_type_of_the_readme_builds_our_class():
 
 
 def test_call_order_example_ends_on_the_floor():
-    block = next(b for b in ALL_BLOCKS if b.key == ("README.md", "import torch"))
+    block = next(b for b in ALL_BLOCKS if b.key == ("docs/internals.md", "import torch"))
     assert run_python(block).strip() == str(0.1 / 32)
+
+
+def test_the_layout_block_lists_every_module_of_the_package() -> None:
+    """The README's layout block names each module and folder of `allennlp_stlr/`."""
+    block = next(b for b in ALL_BLOCKS if b.key == ("README.md", "allennlp_stlr/"))
+    listed, folder = set(), ""
+    for line in block.text.splitlines()[1:]:
+        if not line.startswith("  ") or not line.strip():
+            break  # the package's part of the block ends at the next top-level entry
+        indent = len(line) - len(line.lstrip())
+        name = line.split()[0]
+        if indent == 2:
+            folder = name if name.endswith("/") else ""
+            listed.add(name)
+        elif folder and indent == 4:
+            listed.add(folder + name)
+    package = ROOT / "allennlp_stlr"
+    shipped = {
+        p.relative_to(package).as_posix() + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if p.name not in ("__init__.py", "__main__.py", "__pycache__")
+    }
+    # groups/ is listed module by module; preview/ and commands/ as folders.
+    shipped |= {
+        f"groups/{p.name}" for p in (package / "groups").glob("*.py") if p.name != "__init__.py"
+    }
+    assert listed == shipped

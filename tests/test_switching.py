@@ -8,7 +8,6 @@ parameter in exactly one group, each layer in two groups under one name, and in 
 which itself spans every layer.
 """
 import json
-from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import _jsonnet
@@ -18,7 +17,7 @@ from allennlp.common import Params
 from allennlp.common.plugins import import_plugins
 from allennlp.training.optimizers import make_parameter_groups
 
-from allennlp_stlr import layer_groups
+from allennlp_stlr.groups import find as layer_groups
 from allennlp_stlr.preview.model import build_model
 from tests.helpers import ROOT, save_tiny_roberta
 

@@ -1,7 +1,7 @@
 """
 `allennlp stlr-groups CONFIG`: build the config's model and print a `parameter_groups` block,
 one layer group per layer, bottom to top, covering every trainable parameter once (found by
-`allennlp_stlr.preview.suggest`).
+`allennlp_stlr.groups.suggest`).
 
     allennlp stlr-groups configs/transformer_classifier.jsonnet
     python -m allennlp_stlr groups configs/transformer_classifier.jsonnet
@@ -16,14 +16,13 @@ import sys
 
 from allennlp.commands.subcommand import Subcommand
 
+from allennlp_stlr.commands.arguments import add_experiment_arguments, add_traceback_argument
 from allennlp_stlr.commands.errors import (
-    add_experiment_arguments,
-    add_traceback_argument,
     reports_configuration_errors,
 )
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
-from allennlp_stlr.preview.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
+from allennlp_stlr.groups.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
 
 DESCRIPTION = (
     "Build the experiment's model and print a parameter_groups block for its optimizer: one "

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_stlr.commands.errors import add_traceback_argument, reports_configuration_errors
+from allennlp_stlr.commands.arguments import add_traceback_argument
+from allennlp_stlr.commands.errors import reports_configuration_errors
 
 DESCRIPTION = "Print the path of the packaged stlr.libsonnet, or copy it into a folder."
 

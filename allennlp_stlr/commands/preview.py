@@ -17,9 +17,8 @@ from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_stlr.commands import groups
+from allennlp_stlr.commands.arguments import add_experiment_arguments, add_traceback_argument
 from allennlp_stlr.commands.errors import (
-    add_experiment_arguments,
-    add_traceback_argument,
     default_hint,
     reports_configuration_errors,
     usage_error,

@@ -10,7 +10,8 @@ import contextlib
 import logging
 from typing import Iterator, List
 
-from allennlp_stlr import checks, layer_groups
+from allennlp_stlr import checks
+from allennlp_stlr.groups import find as layer_groups
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
 from allennlp_stlr.preview.experiment import Experiment, group_labels
 

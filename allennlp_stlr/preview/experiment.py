@@ -18,8 +18,8 @@ from allennlp.training.optimizers import Optimizer, make_parameter_groups
 from allennlp.training.util import data_loaders_from_params
 
 from allennlp_stlr.preview.failures import NeedsHub, UnreadableConfig, hub_unreachable
-from allennlp_stlr import layers
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME, configured_name
+from allennlp_stlr.groups import layers
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME, configured_name
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.preview.counting import count_updates
 from allennlp_stlr.scheduler import SlantedTriangular

@@ -21,7 +21,7 @@ from allennlp.common.plugins import import_plugins
 from matplotlib import image
 
 from allennlp_stlr import __main__ as entry
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
 from allennlp_stlr.preview.advice import config_warnings
 from allennlp_stlr.preview.experiment import NeedsLayerGroups, load_params, read_experiment
 from allennlp_stlr.preview.render import format_table

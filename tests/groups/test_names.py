@@ -15,8 +15,8 @@ from allennlp.common import Params
 from allennlp.training import optimizers
 from allennlp.training.optimizers import MultiOptimizer, Optimizer
 
-from allennlp_stlr import group_labels
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME, names_of
+from allennlp_stlr.groups import names as names_module
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME, names_of
 from tests.helpers import ROOT, build
 
 NAMES = ("emb.w", "enc.w", "head.w")
@@ -144,15 +144,15 @@ def test_names_are_forgotten_with_their_tensors() -> None:
     parameter = torch.nn.Parameter(torch.zeros(2))
     optimizers.make_parameter_groups([("gone.w", parameter)])
     key = id(parameter)
-    assert key in group_labels._names
+    assert key in names_module._names
     del parameter
     gc.collect()
-    assert key not in group_labels._names
+    assert key not in names_module._names
 
 
 def test_install_is_idempotent() -> None:
     wrapped = optimizers.make_parameter_groups
-    group_labels.install()
+    names_module.install()
     assert optimizers.make_parameter_groups is wrapped
     assert wrapped.labels_groups is True  # type: ignore[attr-defined]
 

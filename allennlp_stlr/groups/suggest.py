@@ -5,7 +5,7 @@ Layer groups for a model, found by running one training batch through it.
 runs ONE batch forward and backward (`model(**batch)["loss"].backward()`, as the trainer does)
 and records, with a forward pre-hook and a forward hook on every sub-module, the order in which
 modules first run and the autograd node of every tensor they return. The units are those of the
-name rules in `allennlp_stlr.layer_groups` (numbered blocks, RNN layers, other modules); the
+name rules in `allennlp_stlr.groups.find` (numbered blocks, RNN layers, other modules); the
 batch tells how they are connected and which parameters learn:
 
 * Unit B *reads* unit A when B first ran after A and an output of A is an ancestor of an output
@@ -46,9 +46,9 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
-from allennlp_stlr import layer_groups
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME, configured_name
-from allennlp_stlr.layer_groups import LayerGroup, Unit
+from allennlp_stlr.groups import find as layer_groups
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME, configured_name
+from allennlp_stlr.groups.find import LayerGroup, Unit
 from allennlp_stlr.preview.model import build_model
 
 TRACED = "traced"

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 
 from allennlp_stlr.local_model import model_dir
-from allennlp_stlr.group_labels import DEFAULT_GROUP_NAME
+from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
 from allennlp_stlr.preview.experiment import group_labels, load_params, read_experiment
 from allennlp_stlr.preview.simulate import simulate
 from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of

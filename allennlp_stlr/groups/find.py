@@ -15,7 +15,7 @@ Everything here works on `(parameter name, parameter count)` pairs in the model'
 Groups are listed bottom to top in the order the model registers its parameters; what comes
 after the last numbered block (pooler, classification layer, ...) is merged into one "head"
 group. Every regex is written as `^(module\\.)?...`, so it matches both the plain model and
-the same model wrapped by DistributedDataParallel. These rules are what `preview.suggest` falls
+the same model wrapped by DistributedDataParallel. These rules are what `groups.suggest` falls
 back to when it cannot run a training batch through the model; with a batch it orders the
 same units by how they run.
 

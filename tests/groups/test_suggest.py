@@ -18,9 +18,9 @@ from allennlp.models import Model
 from allennlp.modules import FeedForward, Seq2VecEncoder, TextFieldEmbedder
 from allennlp.nn.util import get_text_field_mask
 
-from allennlp_stlr import layer_groups
+from allennlp_stlr.groups import find as layer_groups
 from allennlp_stlr.local_model import model_dir
-from allennlp_stlr.preview import suggest
+from allennlp_stlr.groups import suggest
 from allennlp_stlr.preview.model import build_model
 from tests.helpers import assert_exactly_once
 

@@ -44,7 +44,7 @@ def label_groups(names: Sequence[Optional[str]]) -> List[str]:
     The label of each param group, the same everywhere: the training log, the errors and
     warnings, `stlr_trace`, and the preview's table, CSV and plot. It is the group's `name`
     (AllenNLP's groups are named by their regexes unless the config names them, the default
-    group `group_labels.DEFAULT_GROUP_NAME`), else `group N`; the groups of a layer of several
+    group `group_names.DEFAULT_GROUP_NAME`), else `group N`; the groups of a layer of several
     (a shared name) are `name [k/n]`, so each label shows its layer and its place in it.
     """
     counts = Counter(name for name in names if name)

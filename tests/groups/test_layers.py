@@ -12,7 +12,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.optimizers import Optimizer
 
-from allennlp_stlr.layers import label_groups, layers_of
+from allennlp_stlr.groups.layers import label_groups, layers_of
 from tests.helpers import Tiny, build, drive, rates
 
 MODULES = ("embed", "encoder", "head")

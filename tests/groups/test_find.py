@@ -13,7 +13,7 @@ from allennlp.training.optimizers import make_parameter_groups
 from hypothesis import given
 from hypothesis import strategies as st
 
-from allennlp_stlr import layer_groups
+from allennlp_stlr.groups import find as layer_groups
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.model import build_model
 from allennlp_stlr.local_model import model_dir
