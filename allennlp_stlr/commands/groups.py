@@ -17,12 +17,10 @@ import sys
 from allennlp.commands.subcommand import Subcommand
 
 from allennlp_stlr.commands.arguments import add_experiment_arguments, add_traceback_argument
-from allennlp_stlr.commands.errors import (
-    reports_configuration_errors,
-)
+from allennlp_stlr.commands.errors import reports_configuration_errors
+from allennlp_stlr.groups.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
-from allennlp_stlr.groups.suggest import NO_DECAY_WORDS, format_suggestion, suggest_groups
 
 DESCRIPTION = (
     "Build the experiment's model and print a parameter_groups block for its optimizer: one "
