@@ -348,9 +348,19 @@ def check_stages_fit(
             f"training has only {total} ({num_epochs} epochs x {num_steps_per_epoch}), so the "
             "lowest groups would never train with all layers. "
             + (f"{measured_after} " if measured_after else "")
-            + "Set `unfreeze_every_num_updates` "
-            f"below {total // max(1, num_layer_groups - 1)}, or train longer."
+            + _fit_advice(total, num_layer_groups)
         )
+
+
+def _fit_advice(total: int, num_layer_groups: int) -> str:
+    """How to make `num_layer_groups - 1` frozen stages end before update `total`."""
+    largest = (total - 1) // (num_layer_groups - 1)
+    if largest >= 1:
+        return f"Set `unfreeze_every_num_updates` to at most {largest}, or train longer."
+    return (
+        f"Even 1 update per stage needs {num_layer_groups} updates: train longer, or merge "
+        "layer groups in the optimizer's `parameter_groups`."
+    )
 
 
 def check_first_epoch(

@@ -149,3 +149,23 @@ def test_empty_group_under_discriminative_rates_says_where_its_parameters_went(
     warned = [r.getMessage() for r in caplog.records if "has no parameters" in r.getMessage()]
     assert len(warned) == 1
     assert all(word in warned[0] for word in words), warned[0]
+
+
+@pytest.mark.parametrize(
+    "steps, every, advice",
+    [
+        # 3 frozen stages must end before update 40: 13 per stage is the most (39 < 40).
+        (10, 14, "Set `unfreeze_every_num_updates` to at most 13, or train longer."),
+        # 2 updates in all cannot hold 3 frozen stages, whatever the interval.
+        (1, 1, "Even 1 update per stage needs 4 updates: train longer, or merge layer groups"),
+    ],
+)
+def test_unfreezing_that_cannot_finish_gets_advice_that_works(steps, every, advice):
+    from allennlp_stlr.checks import check_stages_fit
+
+    num_epochs = 4 if steps == 10 else 2
+    with pytest.raises(ConfigurationError) as error:
+        check_stages_fit(num_epochs, steps, 4, every)
+    assert advice in str(error.value)
+    if steps == 10:
+        check_stages_fit(num_epochs, steps, 4, 13)  # the advice works

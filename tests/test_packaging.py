@@ -121,7 +121,7 @@ def test_the_installed_wheel_serves_the_scheduler_and_ships_the_libsonnet(
     assert lines["PACKAGE"].startswith(prefix) and "site-packages" in lines["PACKAGE"]
     assert lines["LIBSONNET"].startswith(prefix) and lines["LIBSONNET"].endswith("allennlp_stlr/stlr.libsonnet")
     assert lines["GROUPS"] == "['_embedder', '_head']"
-    assert lines["SCHEDULER"] == "slanted_triangular"
+    assert lines["SCHEDULER"] == "allennlp_stlr.SlantedTriangular"  # builds ours anywhere
     assert lines["SERVED"] == "allennlp_stlr.scheduler True"
 
 

@@ -178,8 +178,9 @@ def valid_configs(draw: Any) -> Config:
         lengths = draw(st.lists(st.integers(1, 25), min_size=num_epochs, max_size=num_epochs))
     else:
         lengths = [draw(st.integers(1, 25), label="length")] * num_epochs
-    if every is not None and (n - 1) * every >= sum(lengths):
-        # Unfreezing must end before training does (checked when the length is known).
+    if every is not None and (n - 1) * every >= num_epochs * min(lengths):
+        # Unfreezing must end before training does: checked with the configured length, or
+        # with the first epoch's at its end when it was not known.
         lengths = [max(lengths[0], (n - 1) * every // num_epochs + 1)] * num_epochs
     return Config(
         mode=mode,

@@ -89,6 +89,6 @@ def test_switched_config_splits_every_layer_and_covers_every_parameter_once(
 def test_switched_scheduler_block(roberta: Dict[str, Any]) -> None:
     block = roberta["config"]["trainer"]["learning_rate_scheduler"]
     assert block == {
-        "type": "slanted_triangular", "cut_frac": 0.06, "ratio": 32, "gradual_unfreezing": True,
+        "type": "allennlp_stlr.SlantedTriangular", "cut_frac": 0.06, "ratio": 32, "gradual_unfreezing": True,
         "discriminative_fine_tuning": True, "decay_factor": 0.9, "unfreeze_every_num_updates": 2,
     }  # no num_epochs, no num_steps_per_epoch: the trainer's own

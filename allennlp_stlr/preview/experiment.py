@@ -181,7 +181,8 @@ def read_experiment(
         if steps_per_epoch is not None:
             updates, passed, source = steps_per_epoch, steps_per_epoch, "--steps-per-epoch"
         else:
-            count = count_updates(loader or build_train_loader(params), accumulation, how_many)
+            counted = loader if loader is not None else build_train_loader(params)
+            count = count_updates(counted, accumulation, how_many)
             updates, passed, source = count.updates, count.trainer_passes, count.source
     except FileNotFoundError as error:
         raise ConfigurationError(

@@ -43,7 +43,7 @@ MESSAGE = (
     "takes 45 updates, but training has only 40 (2 epochs x 20), so the lowest groups would "
     "never train with all layers. The data loader has no length, so the number of updates "
     "per epoch was unknown until the first epoch ended, with 20 updates: this is found only "
-    "now. Set `unfreeze_every_num_updates` below 13, or train longer."
+    "now. Set `unfreeze_every_num_updates` to at most 13, or train longer."
 )
 
 
@@ -115,4 +115,4 @@ def test_first_epoch_end_checks_unfreezing_against_the_measured_length(
     message = str(raised.value)
     assert "`unfreeze_every_num_updates` = 15" in message and "training has only 40" in message
     assert reason in message
-    assert "Set `unfreeze_every_num_updates` below 13" in message
+    assert "Set `unfreeze_every_num_updates` to at most 13" in message
