@@ -6,11 +6,15 @@
 #   make test QUICK=1                              skip the tests that start real `allennlp train`
 #                                                  runs (marker allennlp_train), most of the time
 #   make test PYTEST_ARGS="tests/test_schedule.py"  run a part
+#   make test JOBS=0                               one process (default: a worker per core, each
+#                                                  test file in one worker, so that a file's
+#                                                  shared training runs happen once)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 QUICK ?=
+JOBS ?= auto
 PYTEST_MARKERS := $(if $(filter 1,$(QUICK)),-m "not allennlp_train",)
 
 .PHONY: env train test clean
@@ -30,7 +34,7 @@ train: env
 	$(VENV)/bin/allennlp train fixtures/experiment.jsonnet -s runs/fixture -f
 
 test: env
-	$(PY) -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_MARKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
