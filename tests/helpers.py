@@ -176,3 +176,19 @@ def save_tiny_roberta(folder: Path, num_layers: int = 24) -> Path:
         torch.manual_seed(0)
         RobertaModel(config).save_pretrained(folder)
     return folder
+
+
+def run_optimized(request: Any, probe: str, cases: Any) -> List[Any]:
+    """`python -O -c probe CASES_JSON` from the root: the JSON line it prints per case. Its `-O`
+    bytecode is kept in pytest's cache (when there is one), so only the first run compiles
+    allennlp and torch for `-O`."""
+    cache = getattr(request.config, "cache", None)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    if cache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(cache.mkdir("pycache-optimized"))
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", probe, json.dumps(cases)],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -4,11 +4,7 @@ names the setting or a valid schedule. The scheduler is built the way the traine
 `Lazy` over the config block, constructed with `optimizer`, `num_epochs` and
 `num_steps_per_epoch` extras, so the values go through AllenNLP's `from_params`.
 """
-import json
 import math
-import os
-import subprocess
-import sys
 from typing import Any, Dict, Optional
 
 import pytest
@@ -18,7 +14,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import ROOT, drive, layered_optimizer
+from tests.helpers import drive, layered_optimizer, run_optimized
 
 SETTINGS = [
     "num_epochs",
@@ -172,17 +168,4 @@ def test_named_bad_values_fail_the_same_way_under_python_O(request: pytest.Fixtu
     cases = [("num_epochs", "five"), ("gradual_unfreezing", 2), ("last_epoch", 0), ("ratio", 0.5)]
     here = [error_of({setting: value}) for setting, value in cases]
     assert all(here)
-    # `-O` bytecode in pytest's cache, as in test_properties: only the first run compiles it.
-    cache = getattr(request.config, "cache", None)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    if cache is not None:
-        env["PYTHONPYCACHEPREFIX"] = str(cache.mkdir("pycache-optimized"))
-    done = subprocess.run(
-        [sys.executable, "-O", "-c", _PROBE, json.dumps(cases)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert [json.loads(line) for line in done.stdout.splitlines()] == here
+    assert run_optimized(request, _PROBE, cases) == here

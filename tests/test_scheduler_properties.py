@@ -7,11 +7,7 @@ trainer's call order (`step_batch(t)` before update t, `step()` at each epoch en
 
 Run with `HYPOTHESIS_PROFILE=long` for many more examples (see tests/conftest.py).
 """
-import json
 import math
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -24,7 +20,7 @@ from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
 from tests import helpers
-from tests.helpers import rates
+from tests.helpers import rates, run_optimized
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,18 +448,5 @@ def test_invalid_configurations_fail_the_same_way_under_python_O(request: pytest
         error = _error(lambda: SlantedTriangular(torch.optim.SGD(groups, lr=0.1), **kwargs))
         assert f"`{setting}`" in str(error), (kwargs, str(error))
         here.append(["ConfigurationError", str(error)])
-    # One interpreter for every case: starting one takes most of the time. Its `-O` bytecode
-    # is kept in pytest's cache, so only the first run compiles allennlp and torch for `-O`.
-    cache = getattr(request.config, "cache", None)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    if cache is not None:
-        env["PYTHONPYCACHEPREFIX"] = str(cache.mkdir("pycache-optimized"))
-    done = subprocess.run(
-        [sys.executable, "-O", "-c", _PROBE, json.dumps(OPTIMIZED_AWAY_CASES)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert [json.loads(line) for line in done.stdout.splitlines()] == here
+    # One interpreter for every case: starting one takes most of the time.
+    assert run_optimized(request, _PROBE, OPTIMIZED_AWAY_CASES) == here

@@ -22,12 +22,6 @@ from allennlp_stlr.groups.suggest import NO_DECAY_WORDS, format_suggestion, sugg
 from allennlp_stlr.preview.experiment import load_params
 from allennlp_stlr.preview.failures import NeedsHub, hub_unreachable
 
-DESCRIPTION = (
-    "Build the experiment's model and print a parameter_groups block for its optimizer: one "
-    "layer group per layer, bottom to top, every trainable parameter in exactly one group."
-)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_experiment_arguments(parser)
     parser.add_argument(
@@ -40,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_traceback_argument(parser)
     parser.set_defaults(func=run)
     return parser
+
+
+DESCRIPTION = (
+    "Build the experiment's model and print a parameter_groups block for its optimizer: one "
+    "layer group per layer, bottom to top, every trainable parameter in exactly one group."
+)
 
 
 def print_groups(args: argparse.Namespace) -> None:
