@@ -185,7 +185,7 @@ def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[s
     assert len(result.lr) == 30
     assert_matches_trace(result, ulmfit_run["trace"])
     names = [group.name for group in result.experiment.groups]
-    assert names == ["embedder", "empty", "encoder", "feedforward", "head", "(default)"]
+    assert names == ["embedder", "empty", "encoder", "feedforward", "head", DEFAULT_GROUP_NAME]
     counts = [group.num_parameters for group in result.experiment.groups]
     assert counts[1] == 0 and counts[-1] == 0 and all(counts[i] > 0 for i in (0, 2, 3, 4))
     # One group more each epoch from the top; the empty group uses up epoch 3.
@@ -203,7 +203,7 @@ def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
         fields = line.split()
         assert fields[:2] == [str(index), str(group.num_parameters)]
         state = "trainable" if index in (4, 5) else "frozen"  # the empty group waits its turn
-        name = DEFAULT_GROUP_NAME.split() if group.name == "(default)" else [group.name]
+        name = group.name.split()  # the log splits on spaces as well
         assert fields[3:] == [state] + name
     assert "slanted_triangular layer groups (epoch 4):" in log
 
@@ -300,7 +300,7 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
         reader = csv.reader(handle)
         header = next(reader)
         data = list(reader)
-    names = ["embedder", "empty", "encoder", "feedforward", "head", "(default)"]
+    names = ["embedder", "empty", "encoder", "feedforward", "head", DEFAULT_GROUP_NAME]
     groups = len(names)
     assert header == ["update", "epoch"] + [f"lr: {n}" for n in names] + [
         f"trainable: {n}" for n in names
