@@ -54,6 +54,7 @@ import allennlp_stlr  # noqa: F401  (registers "slanted_triangular" and "stlr_tr
 from allennlp_stlr.local_model import model_dir
 from allennlp_stlr.scheduler import SlantedTriangular
 from benchmarks import prepare_data
+from benchmarks.prepare_data import read_jsonl
 from benchmarks.intervals import paired_differences, t_interval
 from benchmarks.runs import duration_seconds, run_tasks
 
@@ -237,10 +238,6 @@ def frozen_share(trace: List[Dict[str, Any]], sizes: Sequence[int]) -> float:
         size for flags in by_update.values() for size, flag in zip(sizes, flags) if not flag
     )
     return frozen / (len(by_update) * sum(sizes))
-
-
-def read_jsonl(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 Task = Dict[str, Any]
