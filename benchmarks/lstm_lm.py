@@ -32,6 +32,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 from allennlp.commands.train import train_model_from_file
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.data.tokenizers import LettersDigitsTokenizer
 
@@ -41,6 +42,7 @@ import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
 CONFIG = Path(__file__).resolve().parent / "configs" / "ulmfit_lstm_lm.jsonnet"
 CHUNK = 70  # tokens per line, ULMFiT's BPTT length
 VOCABULARY_SIZE = 20000
+NUM_SAMPLES = 512  # words of the sampled softmax in training
 HELD_OUT = 500  # reviews, for dev and for test each
 SEED = 2018
 LABELS = ("0", "1")
@@ -103,7 +105,7 @@ def train(
     epochs: int = 1,
     held_out: int = HELD_OUT,
     vocabulary_size: int = VOCABULARY_SIZE,
-    extra_overrides: Optional[Dict[str, Any]] = None,
+    num_samples: int = NUM_SAMPLES,
 ) -> Dict[str, Any]:
     """Train the LM under `out` (or return the record of the one already there)."""
     record_path = out / "lm.json"
@@ -115,6 +117,13 @@ def train(
     splits = split_texts(texts, exclude, train_reviews, held_out)
     tokens = {name: write_corpus(rows, data / f"{name}.txt") for name, rows in splits.items()}
     vocabulary = build_vocabulary(data / "train.txt", out / "vocabulary", vocabulary_size)
+    words = vocabulary.get_vocab_size("tokens")
+    if num_samples >= words:
+        raise ConfigurationError(
+            f"language model: num_samples ({num_samples}) must be smaller than the "
+            f"vocabulary ({words} words with padding and unknown); lower num_samples or "
+            f"train on more text."
+        )
     overrides: Dict[str, Any] = {
         "train_data_path": str(data / "train.txt"),
         "validation_data_path": str(data / "dev.txt"),
@@ -124,7 +133,7 @@ def train(
         "random_seed": SEED,
         "numpy_seed": SEED,
         "pytorch_seed": SEED,
-        **(extra_overrides or {}),
+        "model.num_samples": num_samples,
     }
     recover = (model_dir / "config.json").exists()
     print(
@@ -144,7 +153,7 @@ def train(
     record = {
         "reviews": {name: len(rows) for name, rows in splits.items()},
         "tokens": tokens,
-        "vocabulary_size": vocabulary.get_vocab_size("tokens"),
+        "vocabulary_size": words,
         "epochs": epochs,
         "best_epoch": metrics["best_epoch"],
         "dev_perplexity": metrics["best_validation_perplexity"],

@@ -380,10 +380,11 @@ def select(search: Sequence[Dict[str, Any]], grid: Sequence[float]) -> float:
 
 def summarize(
     dataset: str, name: str, search: List[Dict[str, Any]], finals: List[Dict[str, Any]],
-    baseline: List[Dict[str, Any]],
+    baseline: List[Dict[str, Any]], recipes: Optional[Dict[str, Recipe]] = None,
 ) -> Dict[str, Any]:
-    """One recipe on one data set: search, test accuracy, paired difference, cost."""
-    recipe = RECIPES[name]
+    """One recipe on one data set: search, test accuracy, paired difference, cost
+    (`recipes`: the table the recipe is in, this benchmark's by default)."""
+    recipe = (recipes or RECIPES)[name]
     searched = {r["value"]: r for r in search}
     summary: Dict[str, Any] = {
         "dataset": dataset,
@@ -440,17 +441,17 @@ def _chosen(summary: Dict[str, Any]) -> str:
     return f"{'lr' if summary['setting'] == 'lr' else 'decay'} {summary['selected']:g}"
 
 
-def _difference(summary: Dict[str, Any]) -> str:
-    if summary["recipe"] == BASELINE:
+def _difference(summary: Dict[str, Any], baseline: str) -> str:
+    if summary["recipe"] == baseline:
         return "(baseline)"
     return _interval(summary["difference_vs_baseline"], signed=True)
 
 
-def overview(summaries: List[Dict[str, Any]]) -> str:
+def overview(summaries: List[Dict[str, Any]], baseline: str = BASELINE) -> str:
     """One table of every data set and recipe: what dev chose, test accuracy, the paired
     difference against the baseline, and the cost (the READMEs quote it as it is)."""
     lines = [
-        f"| data | recipe | chosen on dev | test %, mean [95% CI] | minus {BASELINE}, paired "
+        f"| data | recipe | chosen on dev | test %, mean [95% CI] | minus {baseline}, paired "
         "[95% CI] | CPU s/run | frozen updates |",
         "|---|---|---|---|---|---:|---:|",
     ]
@@ -460,7 +461,7 @@ def overview(summaries: List[Dict[str, Any]]) -> str:
         else:
             cells = [
                 _interval(s["test"]),
-                _difference(s),
+                _difference(s, baseline),
                 f"{s['cpu_seconds_mean']:.0f}",
                 f"{100 * s['frozen_update_share_mean']:.1f}%",
             ]  # fmt: skip
@@ -468,16 +469,16 @@ def overview(summaries: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(summaries: List[Dict[str, Any]]) -> str:
+def markdown(summaries: List[Dict[str, Any]], baseline: str = BASELINE) -> str:
     """`summary.md`: the overview, then a block per data set with every search run."""
-    lines: List[str] = ["### Overview", "", overview(summaries), ""]
+    lines: List[str] = ["### Overview", "", overview(summaries, baseline), ""]
     for dataset in dict.fromkeys(s["dataset"] for s in summaries):
         rows = [s for s in summaries if s["dataset"] == dataset]
         lines += [
             f"### {dataset}",
             "",
             "| recipe | selected (dev % of each search run) | test %, mean [95% CI] | "
-            f"minus {BASELINE}, paired [95% CI] | std | CPU s/run | frozen updates | "
+            f"minus {baseline}, paired [95% CI] | std | CPU s/run | frozen updates | "
             "best epochs |",
             "|---|---|---|---|---:|---:|---:|---|",
         ]
@@ -490,7 +491,7 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
                 continue
             lines.append(
                 f"| {s['recipe']} | {chosen}{search} | {_interval(s['test'])} | "
-                f"{_difference(s)} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
+                f"{_difference(s, baseline)} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
                 f"{100 * s['frozen_update_share_mean']:.1f}% | "
                 f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
             )
