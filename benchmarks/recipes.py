@@ -270,7 +270,6 @@ def train_one(task: Task) -> Dict[str, Any]:
     cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
     config = json.loads((serialization_dir / "config.json").read_text())
     sizes = group_parameters(model, config["trainer"]["optimizer"]["parameter_groups"])
-    metrics = json.loads((serialization_dir / "metrics.json").read_text())
     epochs = task["epochs"]
     scheduler = config["trainer"].get("learning_rate_scheduler", {})
     result = {
@@ -283,6 +282,21 @@ def train_one(task: Task) -> Dict[str, Any]:
         "scheduler": scheduler,
         "epochs": epochs,
         "updates_per_epoch": updates_per_epoch(recipe, prepare_data_count(data["train"])),
+        **run_metrics(serialization_dir, epochs, cpu, wall),
+        "group_parameters": sizes,
+        "frozen_update_share": frozen_share(
+            read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
+        ),
+        "commit": git_commit(),
+    }
+    return save_run(result, result_path, serialization_dir, label)
+
+
+def run_metrics(serialization_dir: Path, epochs: int, cpu: float, wall: float) -> Dict[str, Any]:
+    """What a finished AllenNLP run reports: dev accuracy per epoch, the best epoch's dev
+    and test accuracy, and its cost."""
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    return {
         "dev_accuracy_per_epoch": [
             json.loads((serialization_dir / f"metrics_epoch_{e}.json").read_text())[
                 "validation_accuracy"
@@ -295,12 +309,13 @@ def train_one(task: Task) -> Dict[str, Any]:
         "cpu_seconds": cpu,
         "wall_seconds": wall,
         "train_seconds": duration_seconds(metrics["training_duration"]),
-        "group_parameters": sizes,
-        "frozen_update_share": frozen_share(
-            read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
-        ),
-        "commit": git_commit(),
     }
+
+
+def save_run(
+    result: Dict[str, Any], result_path: Path, serialization_dir: Path, label: str
+) -> Dict[str, Any]:
+    """Drop the run's weights, write its record (a rerun then skips it), and say so."""
     for pattern in _HEAVY:
         for path in serialization_dir.glob(pattern):
             path.unlink()
@@ -308,7 +323,8 @@ def train_one(task: Task) -> Dict[str, Any]:
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"done {label}: dev {result['best_dev_accuracy']:.4f} test "
-        f"{result['test_accuracy']:.4f} ({cpu:.0f} CPU s, {wall:.0f} s)",
+        f"{result['test_accuracy']:.4f} ({result['cpu_seconds']:.0f} CPU s, "
+        f"{result['wall_seconds']:.0f} s)",
         flush=True,
     )
     return result
@@ -491,7 +507,8 @@ def markdown(summaries: List[Dict[str, Any]], baseline: str = BASELINE) -> str:
                 continue
             lines.append(
                 f"| {s['recipe']} | {chosen}{search} | {_interval(s['test'])} | "
-                f"{_difference(s, baseline)} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
+                f"{_difference(s, baseline)} | {_pct(s['test']['std'])} | "
+                f"{s['cpu_seconds_mean']:.0f} | "
                 f"{100 * s['frozen_update_share_mean']:.1f}% | "
                 f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
             )

@@ -4,7 +4,8 @@ fine-tuned as a classifier with the recipes of the paper's classifier ablation, 
 and with 1,000 labelled IMDb reviews.
 
     .venv/bin/python -m benchmarks.ulmfit_lstm --estimate --jobs 2 --threads 1
-    .venv/bin/python -m benchmarks.ulmfit_lstm --out benchmarks/results/ulmfit_lstm --jobs 2 --threads 1
+    .venv/bin/python -m benchmarks.ulmfit_lstm --out benchmarks/results/ulmfit_lstm \
+        --jobs 2 --threads 1
 
 Design, fixed before any result (`benchmarks/README.md` gives the why):
 
@@ -23,15 +24,15 @@ Design, fixed before any result (`benchmarks/README.md` gives the why):
   choice. `ulmfit_decay` searches `decay_factor` at the rate `ulmfit` chose on the same size.
 - Reported as `benchmarks/recipes.py` does, with `full` as the baseline.
 
-Every finished run is written at once to `<out>/runs/<size>/<recipe>/<setting><value>_seed<seed>.json`
-and a rerun skips it; `summary.md`, `summary.json` are rewritten after each run;
-`machine.json` gets one record per invocation.
+Every finished run is written at once to
+`<out>/runs/<size>/<recipe>/<setting><value>_seed<seed>.json` and a rerun skips it;
+`summary.md` and `summary.json` are rewritten after each run; `machine.json` gets one
+record per invocation.
 """
 import argparse
 import copy
 import json
 import math
-import statistics
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -43,7 +44,7 @@ from allennlp.common.checks import ConfigurationError
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular", "concat_pooling", "stlr_trace")
 from benchmarks import lstm_lm, prepare_data, recipes
 from benchmarks.recipes import Recipe
-from benchmarks.runs import duration_seconds, run_tasks
+from benchmarks.runs import run_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "ulmfit_lstm_classifier.jsonnet"
@@ -240,7 +241,7 @@ def train_one(task: Task) -> Dict[str, Any]:
         random_seed=SEED_BASE + task["seed"], numpy_seed=SEED_BASE + task["seed"],
         pytorch_seed=SEED_BASE + task["seed"],
     )  # fmt: skip
-    train_size = prepare_data_count(Path(task["data"]["train"]))
+    train_size = len(prepare_data.read_jsonl(Path(task["data"]["train"])))
     config = recipe_config(
         base, task["recipe"], task["value"], task.get("peak_lr"), train_size, task["epochs"]
     )
@@ -251,7 +252,6 @@ def train_one(task: Task) -> Dict[str, Any]:
         file_friendly_logging=True,
     )  # fmt: skip
     cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
-    metrics = json.loads((serialization_dir / "metrics.json").read_text())
     epochs = task["epochs"]
     result = {
         "size": task["size"],
@@ -264,38 +264,13 @@ def train_one(task: Task) -> Dict[str, Any]:
         "pretrained": "initializer" in config["model"],
         "epochs": epochs,
         "updates_per_epoch": updates_per_epoch(config, train_size),
-        "dev_accuracy_per_epoch": [
-            json.loads((serialization_dir / f"metrics_epoch_{e}.json").read_text())[
-                "validation_accuracy"
-            ]
-            for e in range(epochs)
-        ],
-        "best_epoch": metrics["best_epoch"],
-        "best_dev_accuracy": metrics["best_validation_accuracy"],
-        "test_accuracy": metrics["test_accuracy"],
-        "cpu_seconds": cpu,
-        "wall_seconds": wall,
-        "train_seconds": duration_seconds(metrics["training_duration"]),
+        **recipes.run_metrics(serialization_dir, epochs, cpu, wall),
         "frozen_update_share": frozen_share(
             prepare_data.read_jsonl(serialization_dir / "stlr_trace.jsonl"), config, model
         ),
         "commit": recipes.git_commit(),
     }
-    for pattern in ("*.th", "model.tar.gz"):
-        for heavy in serialization_dir.glob(pattern):
-            heavy.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"done {label}: dev {result['best_dev_accuracy']:.4f} test "
-        f"{result['test_accuracy']:.4f} ({cpu:.0f} CPU s, {wall:.0f} s)",
-        flush=True,
-    )
-    return result
-
-
-def prepare_data_count(path: Path) -> int:
-    return len(prepare_data.read_jsonl(path))
+    return recipes.save_run(result, path, serialization_dir, label)
 
 
 def _finished(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
@@ -359,7 +334,9 @@ def run_benchmark(
     import torch
 
     torch.set_num_threads(threads)
-    lm_record = language_model(out / "lm", data, **(lm or {"train_reviews": LM_REVIEWS, "epochs": 1}))
+    lm_record = language_model(
+        out / "lm", data, **(lm or {"train_reviews": LM_REVIEWS, "epochs": 1})
+    )
     if lm_only:
         return []
     record = recipes.machine()
@@ -375,7 +352,9 @@ def run_benchmark(
     runner = _finished if report_only else _train
     size_names = [f"imdb-{n}" for n in train_sizes]
 
-    def task(size: str, name: str, value: float, seed: int, peak_lr: Optional[float] = None) -> Task:
+    def task(
+        size: str, name: str, value: float, seed: int, peak_lr: Optional[float] = None
+    ) -> Task:
         n = size.split("-")[1]
         return {
             "size": size, "recipe": name, "value": value, "seed": seed, "peak_lr": peak_lr,
@@ -385,12 +364,17 @@ def run_benchmark(
         }  # fmt: skip
 
     if estimate:
-        results = list(_train([task(s, names[0], RECIPES[names[0]].grid[0], 0) for s in size_names], jobs, threads))
+        first = [task(s, names[0], RECIPES[names[0]].grid[0], 0) for s in size_names]
+        results = list(_train(first, jobs, threads))
         runs = sum(len(RECIPES[n].grid) + seeds - 1 for n in names)
         cpu = sum(runs * r["cpu_seconds"] for r in results)
         wall = sum(runs * r["wall_seconds"] for r in results)
         for r in results:
-            print(f"{r['size']}: one run {r['wall_seconds']:.0f} s wall, {r['cpu_seconds']:.0f} CPU s; {runs} runs", flush=True)
+            print(
+                f"{r['size']}: one run {r['wall_seconds']:.0f} s wall, "
+                f"{r['cpu_seconds']:.0f} CPU s; {runs} runs",
+                flush=True,
+            )
         print(
             f"projected with --jobs {jobs}: {wall / jobs / 3600:.1f} h at this load, "
             f"{cpu / jobs / 3600:.1f} h with {jobs} free cores", flush=True,
