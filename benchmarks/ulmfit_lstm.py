@@ -391,22 +391,20 @@ def run_benchmark(
         (out / "summary.md").write_text(recipes.markdown(summaries, BASELINE))
         return summaries
 
-    def searched(phase: Sequence[str]) -> None:
+    def searched(size: str, phase: Sequence[str]) -> None:
         tasks = [
-            task(s, n, RECIPES[n].grid[i], 0, peak(s, n))
-            for s in size_names
+            task(size, n, RECIPES[n].grid[i], 0, peak(size, n))
             for i in range(max((len(RECIPES[n].grid) for n in phase), default=0))
             for n in phase
             if i < len(RECIPES[n].grid)
         ]
         for result in runner(tasks, jobs, threads):
-            searches[(result["size"], result["recipe"])].append(result)
+            searches[(size, result["recipe"])].append(result)
             report()
-        for s in size_names:
-            for n in phase:
-                if len(searches[(s, n)]) == len(RECIPES[n].grid):
-                    chosen = recipes.select(searches[(s, n)], RECIPES[n].grid)
-                    finals[(s, n)] = [x for x in searches[(s, n)] if x["value"] == chosen]
+        for n in phase:
+            if len(searches[(size, n)]) == len(RECIPES[n].grid):
+                chosen = recipes.select(searches[(size, n)], RECIPES[n].grid)
+                finals[(size, n)] = [x for x in searches[(size, n)] if x["value"] == chosen]
 
     def peak(size: str, name: str) -> Optional[float]:
         if RECIPES[name].setting != "decay":
@@ -414,25 +412,27 @@ def run_benchmark(
         chosen = finals[(size, "ulmfit")]
         return chosen[0]["value"] if chosen else None
 
-    # 1. Search (seed 0), the smaller size first; `ulmfit_decay` after `ulmfit`, whose
-    # chosen rate it uses.
-    searched([n for n in names if RECIPES[n].setting == "lr"])
-    if all(finals.get((s, "ulmfit")) for s in size_names):
-        searched([n for n in names if RECIPES[n].setting == "decay"])
-    report()
-    # 2. More seeds, one seed of every recipe and size at a time, so that a benchmark cut
-    # short still compares all of them on the same seeds.
-    seed_tasks = [
-        task(s, n, finals[(s, n)][0]["value"], seed, peak(s, n))
-        for seed in range(1, seeds)
-        for s in size_names
-        for n in names
-        if finals[(s, n)]
-    ]
-    for result in runner(seed_tasks, jobs, threads):
-        finals[(result["size"], result["recipe"])].append(result)
-        finals[(result["size"], result["recipe"])].sort(key=lambda x: x["seed"])
+    # One size after the other, the smaller (cheaper) first, so that a benchmark cut
+    # short has whole comparisons at one size rather than halves at two.
+    for size in size_names:
+        # 1. Search (seed 0), the recipes interleaved; `ulmfit_decay` after `ulmfit`,
+        # whose chosen rate it uses.
+        searched(size, [n for n in names if RECIPES[n].setting == "lr"])
+        if finals.get((size, "ulmfit")):
+            searched(size, [n for n in names if RECIPES[n].setting == "decay"])
         report()
+        # 2. More seeds, one seed of every recipe at a time, so that a benchmark cut
+        # short still compares all of them on the same seeds.
+        seed_tasks = [
+            task(size, n, finals[(size, n)][0]["value"], seed, peak(size, n))
+            for seed in range(1, seeds)
+            for n in names
+            if finals[(size, n)]
+        ]
+        for result in runner(seed_tasks, jobs, threads):
+            finals[(size, result["recipe"])].append(result)
+            finals[(size, result["recipe"])].sort(key=lambda x: x["seed"])
+            report()
     return report()
 
 
