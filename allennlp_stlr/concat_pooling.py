@@ -21,11 +21,17 @@ class ConcatPooling(Seq2VecEncoder):
 
     embedding_dim : `int`
         The size of each input state (the output of the seq2seq encoder below).
+    batch_norm : `bool`, optional (default = `False`)
+        Normalise each pooled feature over the batch (`torch.nn.BatchNorm1d`), as ULMFiT's
+        head does before its first linear layer. A pretrained LSTM's pooled states can
+        differ little from one text to the next (a mean over a hundred tokens), too little
+        for the layer above to tell them apart at a usable learning rate.
     """
 
-    def __init__(self, embedding_dim: int) -> None:
+    def __init__(self, embedding_dim: int, batch_norm: bool = False) -> None:
         super().__init__()
         self._embedding_dim = embedding_dim
+        self._batch_norm = torch.nn.BatchNorm1d(3 * embedding_dim) if batch_norm else None
 
     def get_input_dim(self) -> int:
         return self._embedding_dim
@@ -38,4 +44,5 @@ class ConcatPooling(Seq2VecEncoder):
         expanded = mask.unsqueeze(-1)
         largest = util.masked_max(tokens, expanded, dim=1)
         mean = util.masked_mean(tokens, expanded, dim=1)
-        return torch.cat([last, largest, mean], dim=-1)
+        pooled = torch.cat([last, largest, mean], dim=-1)
+        return pooled if self._batch_norm is None else self._batch_norm(pooled)

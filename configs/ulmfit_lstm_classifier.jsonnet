@@ -1,7 +1,7 @@
 // ULMFiT's classifier (Howard & Ruder, 2018) on a pretrained LSTM language model: the LM's
 // embedding and its 3 LSTM layers, each its own module and so its own layer group, under
-// ULMFiT's head (concat pooling of the last state, the max and the mean, then a small
-// feedforward layer), fine-tuned with slanted triangular rates, gradual unfreezing and
+// ULMFiT's head (concat pooling of the last state, the max and the mean, batch-normalised,
+// then a small feedforward layer), fine-tuned with slanted triangular rates, gradual unfreezing and
 // discriminative rates.
 //
 // ULMFIT_LM is the serialization directory of the language model, as `allennlp train` of
@@ -54,7 +54,7 @@ local layers = std.range(0, std.length(layer_dims) - 1);
         for i in layers
       ],
     },
-    seq2vec_encoder: { type: 'concat_pooling', embedding_dim: embedding_dim },
+    seq2vec_encoder: { type: 'concat_pooling', embedding_dim: embedding_dim, batch_norm: true },
     feedforward: {
       input_dim: 3 * embedding_dim,
       num_layers: 1,
@@ -100,7 +100,12 @@ local layers = std.range(0, std.length(layer_dims) - 1);
         for i in layers
       ] + [
         stlr.group(
-          [stlr.moduleRegex('_feedforward'), stlr.moduleRegex('_classification_layer')], 'head'
+          [
+            stlr.moduleRegex('_seq2vec_encoder'),
+            stlr.moduleRegex('_feedforward'),
+            stlr.moduleRegex('_classification_layer'),
+          ],
+          'head'
         ),
       ],
     },

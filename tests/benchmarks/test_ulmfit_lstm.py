@@ -124,7 +124,8 @@ def test_ulmfit_unfreezes_one_group_per_epoch_and_last_trains_only_the_head(
     record = json.loads(
         (folder / "out" / "runs" / "imdb-16" / "last" / "lr0.001_seed0.json").read_text()
     )
-    head = 3 * 64 * 50 + 50 + 50 * 2 + 2
+    # The head: batch norm of the 192 pooled features, the feedforward layer, the output.
+    head = 2 * 192 + 3 * 64 * 50 + 50 + 50 * 2 + 2
     body = 502 * 64 + 99328 + 132096 + 49664
     assert record["frozen_update_share"] == pytest.approx(body / (body + head))
 
