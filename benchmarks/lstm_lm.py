@@ -36,7 +36,6 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.data.tokenizers import LettersDigitsTokenizer
 
-import allennlp_models.lm  # noqa: F401  (registers "language_model", "simple_language_modeling")
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "ulmfit_lstm_lm.jsonnet"
@@ -97,6 +96,18 @@ def build_vocabulary(corpus: Path, folder: Path, size: int = VOCABULARY_SIZE) ->
     return vocabulary
 
 
+def register_language_model() -> None:
+    """Import allennlp-models' `language_model` and `simple_language_modeling`."""
+    try:
+        import allennlp_models.lm  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "language model: allennlp-models is not installed: run `pip install --no-deps "
+            "allennlp-models==2.10.1 conllu==4.4.2 word2number py-rouge ftfy wcwidth` "
+            "(or `make env`)."
+        ) from None
+
+
 def train(
     out: Path,
     texts: Sequence[str],
@@ -113,6 +124,7 @@ def train(
     if record_path.exists() and (model_dir / "model.tar.gz").exists():
         print(f"language model: cached in {model_dir}", flush=True)
         return json.loads(record_path.read_text())
+    register_language_model()
     data = out / "data"
     splits = split_texts(texts, exclude, train_reviews, held_out)
     tokens = {name: write_corpus(rows, data / f"{name}.txt") for name, rows in splits.items()}

@@ -8,6 +8,7 @@ checks before training; and the saved results the READMEs quote.
 import copy
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -261,6 +262,14 @@ def test_the_plan_is_checked_before_any_training(
     with pytest.raises(ConfigurationError, match=message):
         ulmfit_lstm.main(["--out", str(tmp_path / "out"), "--data", str(tmp_path), *argv])
     assert not (tmp_path / "out").exists()
+
+
+def test_without_allennlp_models_the_lm_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "allennlp_models.lm", None)  # as if not installed
+    with pytest.raises(ConfigurationError, match="pip install --no-deps allennlp-models==2.10.1"):
+        lstm_lm.train(tmp_path, ["a text"], [], held_out=1)
 
 
 def test_an_lm_too_small_for_its_sampled_softmax_is_refused(tmp_path: Path) -> None:
