@@ -85,7 +85,6 @@ PAPER_NAMES = {
     "ulmfit_updates": "the same, unfreezing every N updates",
     "ulmfit_decay": "the same, `decay_factor` searched",
 }
-GROUPS = 5
 
 
 def classification_splits(
@@ -175,28 +174,35 @@ def recipe_config(
     return config
 
 
+def shipped_config(lm: str = "ULMFIT_LM") -> Dict[str, Any]:
+    """The shipped classifier config as a dict, reading the LM from folder `lm`."""
+    return Params.from_file(str(CONFIG), ext_vars={"ULMFIT_LM": lm}).as_dict(quiet=True)
+
+
 def check_plan(names: Sequence[str], epochs: int, train_sizes: Sequence[int]) -> None:
     """Fail before any training if a recipe cannot unfreeze all its groups."""
+    config = shipped_config()
+    groups = len(config["trainer"]["optimizer"]["parameter_groups"])
     for name in names:
         if name not in RECIPES:
             raise ConfigurationError(
                 f"ulmfit_lstm: unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
             )
         recipe = RECIPES[name]
-        if recipe.unfreezing == "epochs" and epochs < GROUPS:
+        if recipe.unfreezing == "epochs" and epochs < groups:
             raise ConfigurationError(
-                f"ulmfit_lstm: recipe {name!r} unfreezes one of its {GROUPS} layer groups "
-                f"per epoch and needs --epochs >= {GROUPS}, got {epochs}; raise --epochs or "
+                f"ulmfit_lstm: recipe {name!r} unfreezes one of its {groups} layer groups "
+                f"per epoch and needs --epochs >= {groups}, got {epochs}; raise --epochs or "
                 f"leave the recipe out."
             )
         if recipe.unfreezing == "updates":
             for size in train_sizes:
-                per_epoch = math.ceil(size / 32)
-                every = recipes.unfreeze_every(GROUPS, per_epoch)
-                if (GROUPS - 1) * every >= epochs * per_epoch:
+                per_epoch = updates_per_epoch(config, size)
+                every = recipes.unfreeze_every(groups, per_epoch)
+                if (groups - 1) * every >= epochs * per_epoch:
                     raise ConfigurationError(
                         f"ulmfit_lstm: recipe {name!r} with {size} training reviews needs "
-                        f"more than ({GROUPS} - 1) x {every} updates, but --epochs {epochs} "
+                        f"more than ({groups} - 1) x {every} updates, but --epochs {epochs} "
                         f"gives {epochs * per_epoch}; raise --epochs or the training size."
                     )
     if "ulmfit_decay" in names and "ulmfit" not in names:
@@ -234,7 +240,7 @@ def train_one(task: Task) -> Dict[str, Any]:
         print(f"skip {label} (finished)", flush=True)
         return json.loads(path.read_text())
     serialization_dir = Path(task["out"]) / "work" / task["size"] / task["recipe"] / path.stem
-    base = Params.from_file(str(CONFIG), ext_vars={"ULMFIT_LM": task["lm"]}).as_dict(quiet=True)
+    base = shipped_config(task["lm"])
     base.update(
         train_data_path=task["data"]["train"], validation_data_path=task["data"]["dev"],
         test_data_path=task["data"]["test"], evaluate_on_test=True,

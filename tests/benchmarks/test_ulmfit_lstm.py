@@ -191,9 +191,7 @@ def test_the_classifier_starts_from_the_lm_s_weights_and_from_scratch_does_not(
 
 # ---------------------------------------------------------------- recipes and checks
 def _base() -> Dict[str, Any]:
-    return Params.from_file(str(ulmfit_lstm.CONFIG), ext_vars={"ULMFIT_LM": "lm"}).as_dict(
-        quiet=True
-    )
+    return ulmfit_lstm.shipped_config("lm")
 
 
 @pytest.mark.parametrize(
