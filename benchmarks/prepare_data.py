@@ -18,7 +18,7 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from allennlp.common.checks import ConfigurationError
 
@@ -85,6 +85,11 @@ def write_jsonl(rows: List[Dict[str, object]], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: Path) -> List[Dict[str, Any]]:
+    """The records of a jsonl file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main(argv: Sequence[str] = None) -> None:

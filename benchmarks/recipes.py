@@ -54,6 +54,7 @@ import allennlp_stlr  # noqa: F401  (registers "slanted_triangular" and "stlr_tr
 from allennlp_stlr.local_model import model_dir
 from allennlp_stlr.scheduler import SlantedTriangular
 from benchmarks import prepare_data
+from benchmarks.prepare_data import read_jsonl
 from benchmarks.intervals import paired_differences, t_interval
 from benchmarks.runs import duration_seconds, run_tasks
 
@@ -239,10 +240,6 @@ def frozen_share(trace: List[Dict[str, Any]], sizes: Sequence[int]) -> float:
     return frozen / (len(by_update) * sum(sizes))
 
 
-def read_jsonl(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 Task = Dict[str, Any]
 
 
@@ -273,7 +270,6 @@ def train_one(task: Task) -> Dict[str, Any]:
     cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
     config = json.loads((serialization_dir / "config.json").read_text())
     sizes = group_parameters(model, config["trainer"]["optimizer"]["parameter_groups"])
-    metrics = json.loads((serialization_dir / "metrics.json").read_text())
     epochs = task["epochs"]
     scheduler = config["trainer"].get("learning_rate_scheduler", {})
     result = {
@@ -286,6 +282,21 @@ def train_one(task: Task) -> Dict[str, Any]:
         "scheduler": scheduler,
         "epochs": epochs,
         "updates_per_epoch": updates_per_epoch(recipe, prepare_data_count(data["train"])),
+        **run_metrics(serialization_dir, epochs, cpu, wall),
+        "group_parameters": sizes,
+        "frozen_update_share": frozen_share(
+            read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
+        ),
+        "commit": git_commit(),
+    }
+    return save_run(result, result_path, serialization_dir, label)
+
+
+def run_metrics(serialization_dir: Path, epochs: int, cpu: float, wall: float) -> Dict[str, Any]:
+    """What a finished AllenNLP run reports: dev accuracy per epoch, the best epoch's dev
+    and test accuracy, and its cost."""
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    return {
         "dev_accuracy_per_epoch": [
             json.loads((serialization_dir / f"metrics_epoch_{e}.json").read_text())[
                 "validation_accuracy"
@@ -298,12 +309,13 @@ def train_one(task: Task) -> Dict[str, Any]:
         "cpu_seconds": cpu,
         "wall_seconds": wall,
         "train_seconds": duration_seconds(metrics["training_duration"]),
-        "group_parameters": sizes,
-        "frozen_update_share": frozen_share(
-            read_jsonl(serialization_dir / "stlr_trace.jsonl"), sizes
-        ),
-        "commit": git_commit(),
     }
+
+
+def save_run(
+    result: Dict[str, Any], result_path: Path, serialization_dir: Path, label: str
+) -> Dict[str, Any]:
+    """Drop the run's weights, write its record (a rerun then skips it), and say so."""
     for pattern in _HEAVY:
         for path in serialization_dir.glob(pattern):
             path.unlink()
@@ -311,7 +323,8 @@ def train_one(task: Task) -> Dict[str, Any]:
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"done {label}: dev {result['best_dev_accuracy']:.4f} test "
-        f"{result['test_accuracy']:.4f} ({cpu:.0f} CPU s, {wall:.0f} s)",
+        f"{result['test_accuracy']:.4f} ({result['cpu_seconds']:.0f} CPU s, "
+        f"{result['wall_seconds']:.0f} s)",
         flush=True,
     )
     return result
@@ -383,10 +396,11 @@ def select(search: Sequence[Dict[str, Any]], grid: Sequence[float]) -> float:
 
 def summarize(
     dataset: str, name: str, search: List[Dict[str, Any]], finals: List[Dict[str, Any]],
-    baseline: List[Dict[str, Any]],
+    baseline: List[Dict[str, Any]], recipes: Optional[Dict[str, Recipe]] = None,
 ) -> Dict[str, Any]:
-    """One recipe on one data set: search, test accuracy, paired difference, cost."""
-    recipe = RECIPES[name]
+    """One recipe on one data set: search, test accuracy, paired difference, cost
+    (`recipes`: the table the recipe is in, this benchmark's by default)."""
+    recipe = (recipes or RECIPES)[name]
     searched = {r["value"]: r for r in search}
     summary: Dict[str, Any] = {
         "dataset": dataset,
@@ -443,17 +457,17 @@ def _chosen(summary: Dict[str, Any]) -> str:
     return f"{'lr' if summary['setting'] == 'lr' else 'decay'} {summary['selected']:g}"
 
 
-def _difference(summary: Dict[str, Any]) -> str:
-    if summary["recipe"] == BASELINE:
+def _difference(summary: Dict[str, Any], baseline: str) -> str:
+    if summary["recipe"] == baseline:
         return "(baseline)"
     return _interval(summary["difference_vs_baseline"], signed=True)
 
 
-def overview(summaries: List[Dict[str, Any]]) -> str:
+def overview(summaries: List[Dict[str, Any]], baseline: str = BASELINE) -> str:
     """One table of every data set and recipe: what dev chose, test accuracy, the paired
     difference against the baseline, and the cost (the READMEs quote it as it is)."""
     lines = [
-        f"| data | recipe | chosen on dev | test %, mean [95% CI] | minus {BASELINE}, paired "
+        f"| data | recipe | chosen on dev | test %, mean [95% CI] | minus {baseline}, paired "
         "[95% CI] | CPU s/run | frozen updates |",
         "|---|---|---|---|---|---:|---:|",
     ]
@@ -463,7 +477,7 @@ def overview(summaries: List[Dict[str, Any]]) -> str:
         else:
             cells = [
                 _interval(s["test"]),
-                _difference(s),
+                _difference(s, baseline),
                 f"{s['cpu_seconds_mean']:.0f}",
                 f"{100 * s['frozen_update_share_mean']:.1f}%",
             ]  # fmt: skip
@@ -471,16 +485,16 @@ def overview(summaries: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(summaries: List[Dict[str, Any]]) -> str:
+def markdown(summaries: List[Dict[str, Any]], baseline: str = BASELINE) -> str:
     """`summary.md`: the overview, then a block per data set with every search run."""
-    lines: List[str] = ["### Overview", "", overview(summaries), ""]
+    lines: List[str] = ["### Overview", "", overview(summaries, baseline), ""]
     for dataset in dict.fromkeys(s["dataset"] for s in summaries):
         rows = [s for s in summaries if s["dataset"] == dataset]
         lines += [
             f"### {dataset}",
             "",
             "| recipe | selected (dev % of each search run) | test %, mean [95% CI] | "
-            f"minus {BASELINE}, paired [95% CI] | std | CPU s/run | frozen updates | "
+            f"minus {baseline}, paired [95% CI] | std | CPU s/run | frozen updates | "
             "best epochs |",
             "|---|---|---|---|---:|---:|---:|---|",
         ]
@@ -493,7 +507,8 @@ def markdown(summaries: List[Dict[str, Any]]) -> str:
                 continue
             lines.append(
                 f"| {s['recipe']} | {chosen}{search} | {_interval(s['test'])} | "
-                f"{_difference(s)} | {_pct(s['test']['std'])} | {s['cpu_seconds_mean']:.0f} | "
+                f"{_difference(s, baseline)} | {_pct(s['test']['std'])} | "
+                f"{s['cpu_seconds_mean']:.0f} | "
                 f"{100 * s['frozen_update_share_mean']:.1f}% | "
                 f"{', '.join(str(e + 1) for e in s['best_epochs'])} |"
             )

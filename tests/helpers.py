@@ -1,7 +1,7 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs and their
-`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, and optimizers and schedulers built from
-`Params` the way AllenNLP builds them.
+`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, a tiny LSTM language model,
+and optimizers and schedulers built from `Params` the way AllenNLP builds them.
 """
 import json
 import os
@@ -36,6 +36,17 @@ def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.Comp
         capture_output=True,
         text=True,
     )
+
+
+def tiny_language_model(folder: Path) -> Path:
+    """A language model of the ULMFiT LSTM benchmark's shape, trained one epoch on the
+    fixture sentences under `folder`; its serialization directory (`ULMFIT_LM`)."""
+    from benchmarks import lstm_lm, prepare_data
+
+    rows = prepare_data.read_jsonl(ROOT / "fixtures" / "data" / "train.jsonl")
+    texts = [row["text"] for row in rows]
+    lstm_lm.train(folder, texts, [], None, epochs=1, held_out=10, num_samples=16)
+    return folder / "model"
 
 
 def trace_lines(path: Path) -> List[Dict[str, Any]]:

@@ -8,7 +8,9 @@ Conventions for configs (so that this test covers new ones without changes):
   data paths at the fixture files so that building stays fast;
 - a pretrained transformer is read from `std.extVar('STLR_MODEL')`, which the test sets to
   the local all-MiniLM-L6-v2 folder of `allennlp_stlr.local_model`; a RoBERTa from
-  `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers.
+  `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers;
+- a pretrained LSTM language model from `std.extVar('ULMFIT_LM')`, which the test sets to
+  a tiny one of the ULMFiT LSTM benchmark's shape (`tests.helpers.tiny_language_model`).
 """
 import atexit
 import functools
@@ -28,7 +30,7 @@ import allennlp_stlr
 from allennlp_stlr import local_model
 from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
-from tests.helpers import ROOT, save_tiny_roberta
+from tests.helpers import ROOT, save_tiny_roberta, tiny_language_model
 
 TRAIN = ROOT / "fixtures" / "data" / "train.jsonl"
 DEV = ROOT / "fixtures" / "data" / "dev.jsonl"
@@ -45,12 +47,24 @@ def _ext_vars() -> Dict[str, str]:
     return {"STLR_MODEL": str(local_model.model_dir()), "STLR_ROBERTA": str(roberta)}
 
 
+@functools.lru_cache(maxsize=None)
+def _language_model() -> str:
+    # Trained once per session (a few seconds), only for the configs that load one.
+    return str(tiny_language_model(Path(tempfile.mkdtemp(prefix="ulmfit-lm-"))))
+
+
+def _ext_vars_of(config: Path) -> Dict[str, str]:
+    if "ULMFIT_LM" in config.read_text():
+        return {**_ext_vars(), "ULMFIT_LM": _language_model()}
+    return _ext_vars()
+
+
 def _load(config: Path) -> Params:
     overrides: Dict[str, Any] = {
         "train_data_path": str(TRAIN),
         "validation_data_path": str(DEV),
     }
-    params = Params.from_file(str(config), overrides, _ext_vars())
+    params = Params.from_file(str(config), overrides, _ext_vars_of(config))
     if "test_data_path" in params:
         params["test_data_path"] = str(DEV)
     # Build in this process on the CPU; the parameter names and groups are the same as
@@ -67,6 +81,7 @@ def test_the_examples_are_found() -> None:
     assert {
         "configs/classifier_stlr.jsonnet",
         "configs/classifier_ulmfit.jsonnet",
+        "configs/ulmfit_lstm_classifier.jsonnet",
         "fixtures/experiment.jsonnet",
         "fixtures/experiment_ulmfit.jsonnet",
     } <= names

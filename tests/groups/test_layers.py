@@ -1,5 +1,5 @@
 """
-Param groups that share a `name` are one layer (`allennlp_stlr.layers`): built from a config
+Param groups that share a `name` are one layer (`allennlp_stlr.groups.layers`): built from a config
 the way AllenNLP builds an optimizer, each of three layers is two param groups, the decayed
 weights and the `weight_decay: 0` biases, and the scheduler treats the pair as one layer at
 every update.
