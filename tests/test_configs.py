@@ -49,7 +49,7 @@ def _ext_vars() -> Dict[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def _language_model() -> str:
-    # Trained once per session (a few seconds), only for the configs that load one.
+    # Trained once per test run (a few seconds), only for the configs that load one.
     return str(tiny_language_model(Path(tempfile.mkdtemp(prefix="ulmfit-lm-"))))
 
 
