@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from allennlp.commands.train import train_model_from_file
 from allennlp.common import Params
@@ -651,11 +651,23 @@ def run_benchmark(
             for r in recipes
             if finals[(dataset, r)]
         ]
-        for result in runner(seed_tasks, jobs, threads):
-            finals[(dataset, result["recipe"])].append(result)
-            finals[(dataset, result["recipe"])].sort(key=lambda x: x["seed"])
-            report()
+        add_seeds(runner(seed_tasks, jobs, threads), finals, dataset, report)
     return report()
+
+
+def add_seeds(
+    results: Iterable[Dict[str, Any]],
+    finals: Dict[Tuple[str, str], List[Dict[str, Any]]],
+    data: str,
+    report: Callable[[], Any],
+) -> None:
+    """Each further seed's result joins its recipe's runs on `data` (kept in seed order), and
+    the report is written again after each, so that a benchmark cut short keeps its figures."""
+    for result in results:
+        runs = finals[(data, result["recipe"])]
+        runs.append(result)
+        runs.sort(key=lambda x: x["seed"])
+        report()
 
 
 def print_estimate(

@@ -435,10 +435,7 @@ def run_benchmark(
             for n in names
             if finals[(size, n)]
         ]
-        for result in runner(seed_tasks, jobs, threads):
-            finals[(size, result["recipe"])].append(result)
-            finals[(size, result["recipe"])].sort(key=lambda x: x["seed"])
-            report()
+        recipes.add_seeds(runner(seed_tasks, jobs, threads), finals, size, report)
     return report()
 
 
