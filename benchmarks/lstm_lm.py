@@ -25,6 +25,7 @@ Design, fixed before it was trained (`benchmarks/README.md` gives the why):
 """
 import collections
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ import torch
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
+from allennlp.data.vocabulary import DEFAULT_OOV_TOKEN
 from allennlp.data.tokenizers import LettersDigitsTokenizer
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
@@ -94,6 +96,33 @@ def build_vocabulary(corpus: Path, folder: Path, size: int = VOCABULARY_SIZE) ->
     )
     vocabulary.save_to_files(str(folder))
     return vocabulary
+
+
+def unigram_perplexity(train: Path, held_out: Path, vocabulary: Vocabulary) -> float:
+    """The perplexity on `held_out` of word frequencies counted on `train` (add-one).
+
+    The floor an LM must beat: one at or above it predicts from the words' frequencies alone
+    and has learned nothing from the context, whatever its perplexity looks like beside the
+    vocabulary's size. Words outside the vocabulary count as its unknown token, as in the LM.
+    """
+    unknown = DEFAULT_OOV_TOKEN
+    words = set(vocabulary.get_token_to_index_vocabulary("tokens"))
+
+    def known(line: str) -> List[str]:
+        return [word if word in words else unknown for word in line.split()]
+
+    counts: Dict[str, int] = collections.Counter()
+    with open(train, encoding="utf-8") as handle:
+        for line in handle:
+            counts.update(known(line))
+    total = sum(counts.values()) + len(words)
+    log_likelihood, tokens = 0.0, 0
+    with open(held_out, encoding="utf-8") as handle:
+        for line in handle:
+            for word in known(line):
+                log_likelihood += math.log((counts[word] + 1) / total)
+                tokens += 1
+    return math.exp(-log_likelihood / tokens)
 
 
 def register_language_model() -> None:
@@ -170,6 +199,9 @@ def train(
         "best_epoch": metrics["best_epoch"],
         "dev_perplexity": metrics["best_validation_perplexity"],
         "test_perplexity": metrics["test_perplexity"],
+        "unigram_test_perplexity": unigram_perplexity(
+            data / "train.txt", data / "test.txt", vocabulary
+        ),
         "cpu_seconds": time.process_time() - cpu_started,
         "wall_seconds": time.perf_counter() - wall_started,
         "threads": torch.get_num_threads(),
@@ -177,8 +209,9 @@ def train(
     }
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     print(
-        f"language model: test perplexity {record['test_perplexity']:.1f} "
-        f"({record['cpu_seconds']:.0f} CPU s, {record['wall_seconds']:.0f} s)",
+        f"language model: test perplexity {record['test_perplexity']:.1f}, word frequencies "
+        f"alone {record['unigram_test_perplexity']:.1f} ({record['cpu_seconds']:.0f} CPU s, "
+        f"{record['wall_seconds']:.0f} s)",
         flush=True,
     )
     return record
