@@ -35,7 +35,7 @@ import torch
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
-from allennlp.data.vocabulary import DEFAULT_OOV_TOKEN
+from allennlp.data.vocabulary import DEFAULT_OOV_TOKEN, DEFAULT_PADDING_TOKEN
 from allennlp.data.tokenizers import LettersDigitsTokenizer
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
@@ -106,7 +106,8 @@ def unigram_perplexity(train: Path, held_out: Path, vocabulary: Vocabulary) -> f
     vocabulary's size. Words outside the vocabulary count as its unknown token, as in the LM.
     """
     unknown = DEFAULT_OOV_TOKEN
-    words = set(vocabulary.get_token_to_index_vocabulary("tokens"))
+    # The words an LM can predict: the vocabulary's, unknown included, padding not.
+    words = set(vocabulary.get_token_to_index_vocabulary("tokens")) - {DEFAULT_PADDING_TOKEN}
 
     def known(line: str) -> List[str]:
         return [word if word in words else unknown for word in line.split()]

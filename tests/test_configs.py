@@ -11,15 +11,23 @@ Conventions for configs (so that this test covers new ones without changes):
   `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers;
 - a pretrained LSTM language model from `std.extVar('ULMFIT_LM')`, which the test sets to
   a tiny one of the ULMFiT LSTM benchmark's shape (`tests.helpers.tiny_language_model`).
+
+The ULMFiT LSTM classifier, the config to copy for an LSTM, also goes through `stlr-preview`
+and `stlr-groups` as a user would run them.
 """
 import atexit
 import functools
+import io
+import json
 import math
+import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List
 
+import _jsonnet
 import pytest
 from allennlp.commands.train import TrainModel
 from allennlp.common import Params
@@ -27,6 +35,7 @@ from allennlp.common.util import prepare_environment
 from allennlp.training import GradientDescentTrainer
 
 import allennlp_stlr
+from allennlp_stlr import __main__ as entry
 from allennlp_stlr import local_model
 from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
@@ -139,3 +148,50 @@ def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
         # Built through `TrainModel`, the groups carry the names of `group_labels`.
         names = [g.get("name") for g in trainer.optimizer.param_groups]
         assert names == [o.get("name", " ".join(r)) for r, o in groups] + [DEFAULT_GROUP_NAME]
+
+
+def _command(monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
+    """`python -m allennlp_stlr ARGV` in this process at the repository root; its stdout."""
+    monkeypatch.chdir(ROOT)
+    for name, value in _ext_vars_of(ROOT / argv[1]).items():
+        # As for `allennlp train`, the commands read std.extVar from the environment.
+        monkeypatch.setenv(name, value)
+    printed = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", printed)
+    entry.main(list(argv))
+    return printed.getvalue()
+
+
+def test_the_lstm_config_previews_its_five_groups_unfreezing_top_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _command(monkeypatch, "preview", "configs/ulmfit_lstm_classifier.jsonnet")
+    assert "6 epochs x 5 updates = 30 updates" in out
+    rows = re.findall(r"^\s+(\d)  (\S+(?: \d)?)\s.*?(update \d+ \(epoch \d\)|empty)", out, re.M)
+    # 160 fixture sentences in batches of 32: 5 updates per epoch, one group more per epoch.
+    assert rows == [
+        ("0", "embedding", "update 21 (epoch 4)"),
+        ("1", "lstm 0", "update 16 (epoch 3)"),
+        ("2", "lstm 1", "update 11 (epoch 2)"),
+        ("3", "lstm 2", "update 6 (epoch 1)"),
+        ("4", "head", "update 1 (epoch 0)"),
+        ("5", "(default:", "empty"),
+    ]
+
+
+def test_stlr_groups_finds_the_lstm_config_s_embedding_and_each_lstm_layer_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _command(monkeypatch, "groups", "configs/ulmfit_lstm_classifier.jsonnet")
+    groups = json.loads(_jsonnet.evaluate_snippet("printed", "{" + out + "}"))["parameter_groups"]
+    lstm = r"^(module\.)?_seq2seq_encoder\.encoder%d\._module\.\w+_l0(_reverse)?$"
+    # Bottom to top as the layers ran: the embedding, each LSTM layer, then the head's parts.
+    assert [regexes for regexes, _ in groups] == [
+        [r"^(module\.)?_text_field_embedder\."],
+        [lstm % 0],
+        [lstm % 1],
+        [lstm % 2],
+        [r"^(module\.)?_seq2vec_encoder\."],
+        [r"^(module\.)?_feedforward\._linear_layers\.0\."],
+        [r"^(module\.)?_classification_layer\."],
+    ]

@@ -8,6 +8,7 @@ checks before training; and the saved results the READMEs quote.
 import copy
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -17,6 +18,7 @@ import torch
 from allennlp.commands.train import TrainModel
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
 from allennlp.models.archival import load_archive
 
 from benchmarks import lstm_lm, prepare_data, recipes, ulmfit_lstm
@@ -65,6 +67,12 @@ def test_the_language_model_learns_from_reviews_no_split_uses(
     assert record["vocabulary_size"] == 502
     metrics = json.loads((folder / "out" / "lm" / "model" / "metrics.json").read_text())
     assert record["test_perplexity"] == metrics["test_perplexity"] > 1
+    vocabulary = Vocabulary.from_files(str(folder / "out" / "lm" / "vocabulary"))
+    assert record["unigram_test_perplexity"] == lstm_lm.unigram_perplexity(
+        folder / "out" / "lm" / "data" / "train.txt",
+        folder / "out" / "lm" / "data" / "test.txt",
+        vocabulary,
+    )
     data = folder / "out" / "lm" / "data"
     lines = {name: (data / f"{name}.txt").read_text().splitlines() for name in record["tokens"]}
     assert {n: sum(len(x.split()) for x in rows) for n, rows in lines.items()} == record["tokens"]
@@ -260,6 +268,27 @@ def test_the_plan_is_checked_before_any_training(
     with pytest.raises(ConfigurationError, match=message):
         ulmfit_lstm.main(["--out", str(tmp_path / "out"), "--data", str(tmp_path), *argv])
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "train, held_out, expected",
+    [
+        # Vocabulary a, b and unknown; add-one counts a 3, b 2, unknown 1, of 6.
+        ("a a b", "a b", math.sqrt(36 / 6)),
+        ("a a b", "a a", 6 / 3),
+        # c is no word of the vocabulary: it counts as unknown, on both sides.
+        ("a a b c", "c", 7 / 2),
+    ],
+)
+def test_the_word_frequency_floor_is_add_one_unigram_perplexity(
+    tmp_path: Path, train: str, held_out: str, expected: float
+) -> None:
+    vocabulary = Vocabulary(counter={"tokens": {"a": 2, "b": 1}})
+    (tmp_path / "train.txt").write_text(train + "\n")
+    (tmp_path / "held_out.txt").write_text(held_out + "\n")
+    assert lstm_lm.unigram_perplexity(
+        tmp_path / "train.txt", tmp_path / "held_out.txt", vocabulary
+    ) == pytest.approx(expected, rel=1e-12)
 
 
 def test_without_allennlp_models_the_lm_says_what_to_install(
