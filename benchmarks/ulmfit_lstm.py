@@ -343,9 +343,14 @@ def run_benchmark(
     import torch
 
     torch.set_num_threads(threads)
-    lm_record = language_model(
-        out / "lm", data, **(lm or {"train_reviews": LM_REVIEWS, "epochs": LM_EPOCHS})
-    )
+    if report_only:
+        # A report reads finished runs only: it needs no LM, so it trains none.
+        lm_path = out / "lm" / "lm.json"
+        lm_record = json.loads(lm_path.read_text()) if lm_path.exists() else None
+    else:
+        lm_record = language_model(
+            out / "lm", data, **(lm or {"train_reviews": LM_REVIEWS, "epochs": LM_EPOCHS})
+        )
     if lm_only:
         return []
     record = recipes.machine()

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -159,6 +160,27 @@ def test_a_rerun_trains_neither_the_lm_nor_any_finished_run(
     assert printed.count("skip ") == 2 * len(TRAINED) * 2
     assert "\ntrain " not in printed
     assert archive.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.allennlp_train
+def test_a_report_rewrites_the_summary_from_the_runs_without_an_lm(
+    tiny: Tuple[Path, List[Dict[str, Any]]], tmp_path: Path
+) -> None:
+    """As on a fresh clone, where the runs are committed and the LM's weights are not."""
+    folder, _ = tiny
+    shutil.copytree(folder / "out" / "runs", tmp_path / "out" / "runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            ulmfit_lstm,
+            "RECIPES",
+            {n: dataclasses.replace(r, grid=r.grid[:1]) for n, r in ulmfit_lstm.RECIPES.items()},
+        )
+        _main(tmp_path, "--report")
+    assert not (tmp_path / "out" / "lm").exists()
+    assert not (tmp_path / "out" / "work").exists()
+    assert (tmp_path / "out" / "summary.json").read_text() == (
+        folder / "out" / "summary.json"
+    ).read_text()
 
 
 def _build(config: Dict[str, Any], data: Path, tmp_path: Path) -> torch.nn.Module:
