@@ -55,8 +55,8 @@ SEED_BASE = 13
 TRAIN_SIZES = (100, 1000)
 DEV, TEST = 400, 1000
 EPOCHS = 6  # the 5 layer groups unfrozen one per epoch, then one epoch of all
-# The LM trains on every review that no split uses (about 21,600, 6.1M tokens), 4 epochs:
-# about 5,500 updates, sized for under an hour on 2 cores (0.55 s per batch of 64 x 70
+# The LM trains on every review that no split uses (21,503, 6.01M tokens), 4 epochs:
+# 6,048 updates, sized for under an hour on 2 cores (0.55 s per batch of 64 x 70
 # tokens measured on one quiet core). A first LM of 12,000 reviews and one epoch (850
 # updates) stayed above the word-frequency perplexity: it had learned nothing from context.
 LM_REVIEWS: Optional[int] = None
