@@ -42,7 +42,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular", "concat_pooling", "stlr_trace")
-from benchmarks import lstm_lm, prepare_data, recipes
+from benchmarks import intervals, lstm_lm, prepare_data, recipes
 from benchmarks.recipes import Recipe
 from benchmarks.runs import run_tasks
 
@@ -63,6 +63,11 @@ LM_REVIEWS: Optional[int] = None
 LM_EPOCHS = 4
 DECAY = 0.38  # the preset's discriminative factor, ULMFiT's 1/2.6
 BASELINE = "full"
+# The preset rule (benchmarks/README.md): `stlr.ulmfitLstm()` gives way to another setting
+# of the scheduler only if that one's best dev accuracy beats it, paired per seed, at
+# every size.
+PRESET = "ulmfit"
+ALTERNATIVES = ("ulmfit_updates", "ulmfit_decay")
 
 RATES = (1e-3, 3e-3, 1e-2)
 DECAYS = (0.38, 0.65, 0.9)
@@ -307,6 +312,24 @@ def summaries_of(
     ]
 
 
+def preset_evidence(
+    sizes: Sequence[str], finals: Dict[Tuple[str, str], List[Dict[str, Any]]]
+) -> List[Dict[str, Any]]:
+    """Each alternative's best dev accuracy minus the preset's, paired per seed, per size."""
+    rows = []
+    for size in sizes:
+        preset = {r["seed"]: r["best_dev_accuracy"] for r in finals.get((size, PRESET), [])}
+        for name in ALTERNATIVES:
+            other = {r["seed"]: r["best_dev_accuracy"] for r in finals.get((size, name), [])}
+            differences = intervals.paired_differences(other, preset)
+            rows.append({
+                "dataset": size, "recipe": name, "against": PRESET,
+                "seeds": sorted(set(other) & set(preset)),
+                "dev_difference": intervals.t_interval(differences) if differences else None,
+            })  # fmt: skip
+    return rows
+
+
 def run_benchmark(
     out: Path,
     data_root: Path,
@@ -403,6 +426,8 @@ def run_benchmark(
         summaries = summaries_of(keys, searches, finals)
         (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
         (out / "summary.md").write_text(recipes.markdown(summaries, BASELINE))
+        evidence = preset_evidence(size_names, finals)
+        (out / "preset.json").write_text(json.dumps(evidence, indent=2) + "\n")
         return summaries
 
     def searched(size: str, phase: Sequence[str]) -> None:

@@ -115,6 +115,34 @@ def test_every_run_is_recorded_and_the_summary_is_the_harness_s(
 
 
 @pytest.mark.allennlp_train
+def test_the_preset_rule_pairs_each_alternative_s_best_dev_with_the_preset_s(
+    tiny: Tuple[Path, List[Dict[str, Any]]]
+) -> None:
+    folder, _ = tiny
+    evidence = json.loads((folder / "out" / "preset.json").read_text())
+    # The tiny slice trains ulmfit_decay but not ulmfit_updates.
+    assert [(e["dataset"], e["recipe"], e["seeds"]) for e in evidence] == [
+        (size, name, [0, 1] if name == "ulmfit_decay" else [])
+        for size in ("imdb-8", "imdb-16")
+        for name in ("ulmfit_updates", "ulmfit_decay")
+    ]
+    for row in evidence:
+        if row["recipe"] == "ulmfit_updates":
+            assert row["dev_difference"] is None
+            continue
+        best = {
+            name: [
+                json.loads(path.read_text())["best_dev_accuracy"]
+                for path in sorted((folder / "out" / "runs" / row["dataset"] / name).glob("*.json"))
+            ]
+            for name in ("ulmfit", "ulmfit_decay")
+        }
+        differences = [a - b for a, b in zip(best["ulmfit_decay"], best["ulmfit"])]
+        assert row["dev_difference"]["mean"] == pytest.approx(sum(differences) / 2, abs=1e-12)
+        assert row["dev_difference"]["n"] == 2
+
+
+@pytest.mark.allennlp_train
 def test_ulmfit_unfreezes_one_group_per_epoch_and_last_trains_only_the_head(
     tiny: Tuple[Path, List[Dict[str, Any]]]
 ) -> None:
