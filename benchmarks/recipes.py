@@ -133,23 +133,35 @@ def unfreeze_every(groups: int, per_epoch: int) -> int:
     return max(1, per_epoch // groups)
 
 
+def known_recipe(program: str, name: str, registry: Dict[str, Recipe]) -> Recipe:
+    """The recipe `name` of `registry`, or a ConfigurationError that lists the names."""
+    if name not in registry:
+        raise ConfigurationError(
+            f"{program}: unknown recipe {name!r}; choose from {', '.join(registry)}."
+        )
+    return registry[name]
+
+
+def check_epochs_per_group(
+    program: str, name: str, recipe: Recipe, groups: int, epochs: int
+) -> None:
+    """Fail if `recipe` unfreezes one of its `groups` per epoch but `epochs` are fewer."""
+    if recipe.unfreezing == "epochs" and epochs < groups:
+        raise ConfigurationError(
+            f"{program}: recipe {name!r} unfreezes one of its {groups} layer groups per "
+            f"epoch and needs --epochs >= {groups}, got {epochs}; raise --epochs or "
+            f"leave the recipe out."
+        )
+
+
 def check_plan(
     recipes: Sequence[str], epochs: int, train_sizes: Dict[str, int]
 ) -> None:
     """Fail before any training if a recipe cannot unfreeze all its groups in `epochs`."""
     for name in recipes:
-        if name not in RECIPES:
-            raise ConfigurationError(
-                f"recipes: unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
-            )
-        recipe = RECIPES[name]
+        recipe = known_recipe("recipes", name, RECIPES)
         groups = layer_groups(recipe)
-        if recipe.unfreezing == "epochs" and epochs < groups:
-            raise ConfigurationError(
-                f"recipes: recipe {name!r} unfreezes one of its {groups} layer groups per "
-                f"epoch and needs --epochs >= {groups}, got {epochs}; raise --epochs or "
-                f"leave the recipe out."
-            )
+        check_epochs_per_group("recipes", name, recipe, groups, epochs)
         if recipe.unfreezing == "updates":
             if "unfreeze_every_num_updates" not in inspect.signature(SlantedTriangular).parameters:
                 raise ConfigurationError(

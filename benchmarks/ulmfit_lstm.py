@@ -192,17 +192,8 @@ def check_plan(names: Sequence[str], epochs: int, train_sizes: Sequence[int]) ->
     config = shipped_config()
     groups = len(config["trainer"]["optimizer"]["parameter_groups"])
     for name in names:
-        if name not in RECIPES:
-            raise ConfigurationError(
-                f"ulmfit_lstm: unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
-            )
-        recipe = RECIPES[name]
-        if recipe.unfreezing == "epochs" and epochs < groups:
-            raise ConfigurationError(
-                f"ulmfit_lstm: recipe {name!r} unfreezes one of its {groups} layer groups "
-                f"per epoch and needs --epochs >= {groups}, got {epochs}; raise --epochs or "
-                f"leave the recipe out."
-            )
+        recipe = recipes.known_recipe("ulmfit_lstm", name, RECIPES)
+        recipes.check_epochs_per_group("ulmfit_lstm", name, recipe, groups, epochs)
         if recipe.unfreezing == "updates":
             for size in train_sizes:
                 per_epoch = updates_per_epoch(config, size)
