@@ -17,7 +17,7 @@ from typing import List, Optional
 from allennlp.common.plugins import import_plugins
 from allennlp.common.util import import_module_and_submodules
 
-from allennlp_stlr.commands import groups, libsonnet, preview
+from allennlp_stlr import cli
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,20 +27,14 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for name, module in (("preview", preview), ("groups", groups)):
-        sub = commands.add_parser(name, description=module.DESCRIPTION, help=module.DESCRIPTION)
-        module.add_arguments(sub)
-        sub.add_argument(
+    for name in ("preview", "groups"):
+        cli.add_command(commands, name, name).add_argument(
             "--include-package",
             action="append",
             default=[],
             help="additional packages to include (models, readers, ...)",
         )
-    libsonnet.add_arguments(
-        commands.add_parser(
-            "libsonnet", description=libsonnet.DESCRIPTION, help=libsonnet.DESCRIPTION
-        )
-    )
+    cli.add_command(commands, "libsonnet", "libsonnet")
     return root
 
 

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from allennlp.data import TensorDict
 from allennlp.training.callbacks.callback import TrainerCallback
 
-from allennlp_stlr.groups.layers import label_groups
+from allennlp_stlr.layers import label_groups
 
 
 @TrainerCallback.register("stlr_trace")

@@ -13,8 +13,6 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_stlr.groups import find as layer_groups
-from allennlp_stlr.groups.layers import layer_group_indices
 
 logger = logging.getLogger(__name__)
 
@@ -224,96 +222,88 @@ def check_unfreezing_interval(every: Any, gradual_unfreezing: bool) -> None:
         )
 
 
+# Where a message at training time sends the user for what only the model's names can tell.
+NAMES_HINT = (
+    "AllenNLP's log lists each param group's parameters (\"Group k: [...]\") and every regex "
+    "that matched nothing (\"When constructing parameter groups, ... does not match any "
+    "parameter name\"); `allennlp stlr-preview CONFIG` names them too, and `allennlp "
+    "stlr-groups CONFIG` prints groups that match this model"
+)
+
+
+def _tensors(shapes: Sequence[Sequence[int]]) -> str:
+    """Tensors by their shapes, for a message that cannot name them."""
+    shown = ", ".join("x".join(map(str, shape)) or "scalar" for shape in shapes[:5])
+    more = f" and {len(shapes) - 5} more" if len(shapes) > 5 else ""
+    return f"{len(shapes)} tensor(s) of shape {shown}{more}"
+
+
 def check_layer_groups(
     group_sizes: Sequence[int],
     gradual_unfreezing: bool,
     discriminative_fine_tuning: bool,
-    names: Optional[Sequence[Sequence[Optional[str]]]] = None,
-    labels: Optional[Sequence[str]] = None,
-    layers: Optional[Sequence[Sequence[int]]] = None,
+    labels: Sequence[str],
+    layers: Sequence[Sequence[int]],
+    default_shapes: Sequence[Sequence[int]] = (),
 ) -> None:
     """
-    Check the optimizer's parameter groups (given as parameter counts, in order, with
-    AllenNLP's default group last) for gradual unfreezing and discriminative fine-tuning.
-    `names` (each group's parameter names, when known) make the messages name parameters, and
-    `labels` name the groups. `layers` (each layer's group indices; default: one group each)
-    say which groups are one layer.
+    Check the optimizer's param groups (given as parameter counts, in order, with AllenNLP's
+    default group last) for gradual unfreezing and discriminative fine-tuning. `labels` name
+    the groups, `layers` say which groups are one layer (`layers.layers_of`), and
+    `default_shapes` are the shapes of the default group's tensors: the scheduler sees tensors,
+    not their names.
     """
     if not (gradual_unfreezing or discriminative_fine_tuning):
         return
     mode = "gradual_unfreezing" if gradual_unfreezing else "discriminative_fine_tuning"
     *configured, default = group_sizes
     if gradual_unfreezing and configured and default:
-        unmatched = [n for n in (names[-1] if names else []) if n is not None]
-        listed = ""
-        if unmatched:
-            shown = ", ".join(unmatched[:5])
-            more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
-            listed = f" ({len(unmatched)} tensors: {shown}{more})"
         raise ConfigurationError(
             f"slanted_triangular: `gradual_unfreezing` needs every trainable parameter in a "
-            f"layer group, but {default} parameter(s){listed} matched none of the optimizer's "
-            "`parameter_groups` and fell into the default group, which would never be frozen. "
-            "Add regexes for them (often the classifier head, as the last group)."
+            f"layer group, but {default} parameter(s) ({_tensors(default_shapes)}) matched none "
+            f"of the optimizer's `parameter_groups` and fell into AllenNLP's default group "
+            f"({labels[-1]}), which would never be frozen. Add regexes for them (often the "
+            f"classifier head, as the last group). {NAMES_HINT}."
         )
-    indices = layer_group_indices(group_sizes, gradual_unfreezing)
-    if layers is None:
-        layers = [[i] for i in indices]
     if sum(1 for layer in layers if any(group_sizes[i] for i in layer)) < 2:
         raise ConfigurationError(
             f"slanted_triangular: `{mode}` needs at least two layer groups with parameters, "
             f"but the optimizer has {len(configured)} configured parameter group(s) "
             f"with parameters: {_GROUPS_HINT}."
         )
-    known = names is not None and all(n is not None for group in names for n in group)
-    if known:
-        spanning = layer_groups.groups_spanning_layers(
-            [list(group) for group in names], labels
-        )
-        if spanning:
-            logger.warning(
-                layer_groups.spanning_groups_message(
-                    spanning, list(labels) if labels else [f"group {i}" for i in range(len(names))]
+    for layer in layers:
+        for i in layer:
+            if not group_sizes[i]:
+                logger.warning(
+                    empty_group_message(i, labels[i], gradual_unfreezing, default, default_shapes)
                 )
-            )
-    for i in indices:
-        if not group_sizes[i]:
-            label = labels[i] if labels and labels[i] else None
-            logger.warning(
-                empty_group_message(
-                    i, label, gradual_unfreezing, default, names[-1] if names else ()
-                )
-            )
 
 
 def empty_group_message(
     index: int,
-    label: Optional[str],
+    label: str,
     gradual_unfreezing: bool,
     default_size: int,
-    default_names: Sequence[Optional[str]] = (),
+    default_shapes: Sequence[Sequence[int]] = (),
 ) -> str:
-    """A layer group whose regexes match nothing, and where its parameters went instead."""
-    named = f" ({label})" if label else ""
+    """A layer group with no parameters: its regexes match nothing, most likely misspelled."""
     message = (
-        f"slanted_triangular: layer group {index}{named} has no parameters: its regexes in the "
-        "optimizer's `parameter_groups` match nothing."
+        f"slanted_triangular: param group {index} ({label}) has no parameters: none of its "
+        "regexes in the optimizer's `parameter_groups` matches a parameter name, most likely "
+        "a misspelled regex."
     )
     if gradual_unfreezing:
-        return message + " With gradual unfreezing it still takes a stage of its own to unfreeze."
-    if default_size:
-        known = [name for name in default_names if name is not None]
-        listed = f" ({', '.join(known[:5])}{' ...' if len(known) > 5 else ''})" if known else ""
-        return message + (
-            f" The parameters it was meant for are then among the {default_size} parameter(s)"
-            f"{listed} that no regex matched: they went to AllenNLP's default group, the top layer "
-            "group, and train at the top rate instead of their layer's discriminative rate. "
-            "Fix the group's regexes (`allennlp stlr-groups CONFIG` prints groups that match)."
+        message += " With gradual unfreezing it still takes a stage of its own to unfreeze."
+    elif default_size:
+        message += (
+            f" The parameters it was meant for are then among the {default_size} parameter(s) "
+            f"({_tensors(default_shapes)}) that no regex matched: they went to AllenNLP's "
+            "default group, the top layer group, and train at the top rate instead of their "
+            "layer's discriminative rate."
         )
-    return message + (
-        " Every parameter is in another group, so no rate changes: remove the group or fix "
-        "its regexes."
-    )
+    else:
+        message += " Every parameter is in another group, so no rate changes."
+    return message + f" To find the regex: {NAMES_HINT}."
 
 
 def check_stages_fit(

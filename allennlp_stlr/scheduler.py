@@ -21,8 +21,7 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 )
 
 from allennlp_stlr import checks, freezing, schedule
-from allennlp_stlr.groups import names as group_names
-from allennlp_stlr.groups.layers import label_groups, layers_of
+from allennlp_stlr.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
     require_unused_parameter_detection,
@@ -173,9 +172,9 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             sizes,
             gradual_unfreezing,
             discriminative_fine_tuning,
-            names=[group_names.names_of(group["params"]) for group in optimizer.param_groups],
-            labels=self._labels,
-            layers=self._layers,
+            self._labels,
+            self._layers,
+            [tuple(param.shape) for param in optimizer.param_groups[-1]["params"]],
         )
         # Not the built-in's constructor, which would schedule and freeze by its own rules.
         LearningRateScheduler.__init__(self, optimizer, last_epoch)

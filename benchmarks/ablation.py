@@ -41,7 +41,7 @@ from allennlp.common import Params  # noqa: E402
 from allennlp.common.checks import ConfigurationError  # noqa: E402
 
 import allennlp_stlr  # noqa: E402,F401  (registers "slanted_triangular")
-from allennlp_stlr.local_model import model_dir  # noqa: E402
+from benchmarks.local_model import model_dir  # noqa: E402
 from benchmarks.runs import duration_seconds, run_tasks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

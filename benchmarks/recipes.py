@@ -51,7 +51,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular" and "stlr_trace")
-from allennlp_stlr.local_model import model_dir
+from benchmarks.local_model import model_dir
 from allennlp_stlr.scheduler import SlantedTriangular
 from benchmarks import prepare_data
 from benchmarks.prepare_data import read_jsonl

@@ -39,13 +39,13 @@ local validation_data = 'fixtures/data/dev.jsonl';
       // The layer groups, bottom layer first. Every parameter must match a group: the
       // parameters of AllenNLP's trailing default group could never be frozen (the
       // scheduler refuses them with gradual unfreezing). The optional `module.` prefix
-      // keeps the regexes matching under distributed training. The training log names
-      // each group by its regexes; add `name: '...'` to a group's options to name it.
+      // keeps the regexes matching under distributed training. `name` labels a group in
+      // the training log, the preview and stlr_trace; a group without one is `group k`.
       parameter_groups: [
-        [['^(module\\.)?_text_field_embedder'], {}],
-        [['^(module\\.)?_seq2vec_encoder'], {}],
-        [['^(module\\.)?_feedforward'], {}],
-        [['^(module\\.)?_classification_layer'], {}],
+        [['^(module\\.)?_text_field_embedder'], { name: 'embedder' }],
+        [['^(module\\.)?_seq2vec_encoder'], { name: 'encoder' }],
+        [['^(module\\.)?_feedforward'], { name: 'feedforward' }],
+        [['^(module\\.)?_classification_layer'], { name: 'head' }],
       ],
     },
     learning_rate_scheduler: {

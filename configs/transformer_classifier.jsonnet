@@ -7,7 +7,7 @@
 // unfreeze the layers one per epoch with discriminative rates (5 layers: train at least 5
 // epochs).
 //
-//   STLR_MODEL=$(python -m allennlp_stlr.local_model) \
+//   STLR_MODEL=$(python -m benchmarks.local_model) \
 //     allennlp train configs/transformer_classifier.jsonnet -s runs/transformer
 //
 // STLR_MODEL is a transformer folder or hub name. The data are the fixture's jsonl files

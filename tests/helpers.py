@@ -17,8 +17,8 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
-from allennlp_stlr.groups.find import LayerGroup
-from allennlp_stlr.preview.simulate import Backward, Point, Seen, Update, trainer_steps
+from allennlp_stlr.tools.groups.find import LayerGroup
+from allennlp_stlr.tools.preview.simulate import Backward, Point, Seen, Update, trainer_steps
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent

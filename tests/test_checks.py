@@ -97,9 +97,13 @@ def test_empty_layer_group_is_a_warning(caplog):
     optimizer, _ = layered_optimizer(3, empty=[1])
     build(optimizer, num_epochs=3, gradual_unfreezing=True)
     messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    # Named by its regexes (the group's "name"), so the user sees which regex matched nothing.
+    # Named by its label and position; the scheduler sees tensors, not regexes, so it points
+    # to where the regex is named.
     assert any(
-        "layer group 1 (^layer1\\.) has no parameters" in m and "stage of its own" in m
+        "param group 1 (group 1) has no parameters" in m
+        and "most likely a misspelled regex" in m
+        and "stage of its own" in m
+        and "allennlp stlr-preview CONFIG" in m
         for m in messages
     )
 
@@ -129,13 +133,13 @@ EMPTY_GROUPS_UNDER_DISCRIMINATIVE_RATES = [
     # A typo: layer1's parameters land in the default group, which then is the top layer
     # (an empty group takes no decay step, and gets the top rate on no parameters).
     (["^layer0\\.", "^layr1\\.", "^layer2\\."], [0.025, 0.1, 0.05, 0.1],
-     ["layer group 1 (^layr1\\.) has no parameters",
-      "3 parameter(s) (layer1.weight) that no regex matched: they went to AllenNLP's "
-      "default group",
+     ["param group 1 (group 1) has no parameters",
+      "3 parameter(s) (1 tensor(s) of shape 3) that no regex matched: they went to "
+      "AllenNLP's default group",
       "train at the top rate"]),
     # A group for a module the model lacks: nothing is left over, and no rate changes.
     (["^layer0\\.", "^layer1\\.", "^missing\\.", "^layer2\\."], [0.025, 0.05, 0.1, 0.1, 0.1],
-     ["layer group 2 (^missing\\.) has no parameters", "so no rate changes"]),
+     ["param group 2 (group 2) has no parameters", "so no rate changes"]),
 ]  # fmt: skip
 
 

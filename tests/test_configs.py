@@ -7,7 +7,7 @@ Conventions for configs (so that this test covers new ones without changes):
 - data is `text_classification_json` jsonl with "text" and "label"; the test points the
   data paths at the fixture files so that building stays fast;
 - a pretrained transformer is read from `std.extVar('STLR_MODEL')`, which the test sets to
-  the local all-MiniLM-L6-v2 folder of `allennlp_stlr.local_model`; a RoBERTa from
+  the local all-MiniLM-L6-v2 folder of `benchmarks.local_model`; a RoBERTa from
   `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers;
 - a pretrained LSTM language model from `std.extVar('ULMFIT_LM')`, which the test sets to
   a tiny one of the ULMFiT LSTM benchmark's shape (`tests.helpers.tiny_language_model`).
@@ -36,8 +36,7 @@ from allennlp.training import GradientDescentTrainer
 
 import allennlp_stlr
 from allennlp_stlr import __main__ as entry
-from allennlp_stlr import local_model
-from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
+from benchmarks import local_model
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
 from tests.helpers import ROOT, save_tiny_roberta, tiny_language_model
 
@@ -145,9 +144,10 @@ def test_config_builds_with_our_scheduler(config: Path, tmp_path: Path) -> None:
         assert not empty, f"{config.name}: parameter_groups matching no parameter: {empty}"
         if scheduler_config.get("gradual_unfreezing"):
             assert sizes[-1] == 0
-        # Built through `TrainModel`, the groups carry the names of `group_labels`.
+        # Built through `TrainModel`, the groups carry their configured names, and nothing
+        # else names them: the default group has none.
         names = [g.get("name") for g in trainer.optimizer.param_groups]
-        assert names == [o.get("name", " ".join(r)) for r, o in groups] + [DEFAULT_GROUP_NAME]
+        assert names == [o.get("name") for _, o in groups] + [None]
 
 
 def _command(monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
@@ -175,7 +175,7 @@ def test_the_lstm_config_previews_its_five_groups_unfreezing_top_down(
         ("2", "lstm 1", "update 11 (epoch 2)"),
         ("3", "lstm 2", "update 6 (epoch 1)"),
         ("4", "head", "update 1 (epoch 0)"),
-        ("5", "(default:", "empty"),
+        ("5", "group 5", "empty"),
     ]
 
 

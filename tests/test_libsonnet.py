@@ -19,12 +19,12 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import make_parameter_groups
 
 from allennlp_stlr import SlantedTriangular
-from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
-from allennlp_stlr.preview.experiment import load_params, read_experiment
-from allennlp_stlr.groups import suggest
-from allennlp_stlr.preview.model import build_model
-from allennlp_stlr.preview.simulate import simulate
-from allennlp_stlr.local_model import model_dir
+from allennlp_stlr.tools.config import load_params
+from allennlp_stlr.tools.preview.experiment import read_experiment
+from allennlp_stlr.tools.groups import suggest
+from allennlp_stlr.tools.model import build_model
+from allennlp_stlr.tools.preview.simulate import simulate
+from benchmarks.local_model import model_dir
 from allennlp_stlr.resources import libsonnet_path
 from tests.helpers import ROOT
 
@@ -255,7 +255,7 @@ def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups
     assert experiment.scheduler == evaluate("stlr.transformer()")
     names = [group.name for group in experiment.groups]
     layers = ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head"]
-    assert names == [name for name in layers for _ in range(2)] + [DEFAULT_GROUP_NAME]
+    assert names == [name for name in layers for _ in range(2)] + [None]
     decays = [group[1].get("weight_decay") for group in
               experiment.config["trainer"]["optimizer"]["parameter_groups"]]
     assert decays == [None, 0] * 5  # AdamW's 0.01, then 0 for biases and LayerNorm weights

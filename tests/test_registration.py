@@ -126,3 +126,52 @@ def test_every_attribute_of_a_builtin_instance_is_served_by_our_class() -> None:
         and next(c for c in type(ours).__mro__ if name in vars(c)) is BuiltinSlantedTriangular
     ]
     assert inherited == []
+
+
+def _fresh_python(code: str, cwd: Path) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_importing_the_plugin_changes_no_attribute_of_any_allennlp_module(tmp_path: Path) -> None:
+    """Loading the plugin registers names through `register` and replaces nothing: every
+    attribute of every `allennlp` module already imported is the same object afterwards."""
+    code = (
+        "import sys\n"
+        "from allennlp.common.plugins import import_plugins; import_plugins()\n"
+        "def snapshot():\n"
+        "    return {(m, a): id(v) for m, mod in list(sys.modules.items())\n"
+        "            if m == 'allennlp' or m.startswith('allennlp.')\n"
+        "            for a, v in list(vars(mod).items())}\n"
+        "before = snapshot()\n"
+        "keep = dict(before)  # ids stay valid: nothing before is freed while `keep` holds it\n"
+        "import allennlp_stlr\n"
+        "after = snapshot()\n"
+        "changed = sorted(k for k in before if after.get(k) != before[k])\n"
+        "print('MODULES', len({m for m, _ in before}))\n"
+        "print('CHANGED', changed)\n"
+    )
+    # Objects are compared by identity while the old ones are still referenced.
+    code = code.replace("keep = dict(before)", "objs = {(m, a): v for m, mod in list(sys.modules.items()) if m == 'allennlp' or m.startswith('allennlp.') for a, v in list(vars(mod).items())}")
+    out = _fresh_python(code, tmp_path)
+    assert "CHANGED []" in out
+    assert int(out.split("MODULES ")[1].split()[0]) > 100
+
+
+def test_importing_the_plugin_loads_no_tool_and_no_matplotlib(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "import allennlp_stlr\n"
+        "ours = sorted(m for m in sys.modules if m.startswith('allennlp_stlr'))\n"
+        "print('OURS', ' '.join(ours))\n"
+        "print('MATPLOTLIB', 'matplotlib' in sys.modules)\n"
+    )
+    out = _fresh_python(code, tmp_path)
+    ours = out.split("OURS ")[1].split("\n")[0].split()
+    assert [m for m in ours if m.startswith("allennlp_stlr.tools")] == []
+    assert "allennlp_stlr.scheduler" in ours and "allennlp_stlr.cli" in ours
+    assert "MATPLOTLIB False" in out

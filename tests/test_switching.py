@@ -17,8 +17,8 @@ from allennlp.common import Params
 from allennlp.common.plugins import import_plugins
 from allennlp.training.optimizers import make_parameter_groups
 
-from allennlp_stlr.groups import find as layer_groups
-from allennlp_stlr.preview.model import build_model
+from allennlp_stlr.tools.groups import find as layer_groups
+from allennlp_stlr.tools.model import build_model
 from tests.helpers import ROOT, save_tiny_roberta
 
 CONFIG = ROOT / "fixtures" / "roberta_switched.jsonnet"

@@ -4,7 +4,7 @@
 // pretrained with) and adds a linear layer.
 //
 // The model folder comes from `std.extVar('STLR_MODEL')` (print it with
-// `python -m allennlp_stlr.local_model`). Data paths default to the fixture jsonl; the
+// `python -m benchmarks.local_model`). Data paths default to the fixture jsonl; the
 // harnesses `benchmarks/ablation.py` and `benchmarks/recipes.py` override them, the
 // epochs, the peak rate, the seeds and the schedule's settings with `--overrides` (dotted
 // keys, e.g. "trainer.optimizer.lr").

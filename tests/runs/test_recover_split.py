@@ -12,10 +12,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from allennlp_stlr.local_model import model_dir
-from allennlp_stlr.groups.names import DEFAULT_GROUP_NAME
-from allennlp_stlr.preview.experiment import group_labels, load_params, read_experiment
-from allennlp_stlr.preview.simulate import simulate
+from benchmarks.local_model import model_dir
+from allennlp_stlr.tools.config import load_params
+from allennlp_stlr.tools.preview.experiment import group_labels, read_experiment
+from allennlp_stlr.tools.preview.simulate import simulate
 from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of
 
 CONFIG = ROOT / "configs" / "transformer_classifier.jsonnet"
@@ -103,6 +103,6 @@ def test_the_preview_of_the_split_config_equals_training(
         assert preview.trainable[row].tolist() == uninterrupted[update]["trainable"], update
     # One label per group in the trace and the preview, showing each group's layer.
     layers = ["embeddings", "layers 0-1", "layers 2-3", "layers 4-5", "head"]
-    labels = [f"{layer} [{k}/2]" for layer in layers for k in (1, 2)] + [DEFAULT_GROUP_NAME]
+    labels = [f"{layer} [{k}/2]" for layer in layers for k in (1, 2)] + ["group 10"]
     assert uninterrupted[1]["groups"] == labels
     assert group_labels(preview.experiment.groups) == labels

@@ -1,0 +1,11 @@
+"""
+The tools: what the commands do (`allennlp_stlr.cli` names them). Nothing here runs during
+training, and nothing in the core imports it: each tool is imported when its command runs.
+
+- `preview/`: `stlr-preview`, the schedule of a config before training;
+- `groups/`: `stlr-groups`, a model's layers found from its parameter names and one traced
+  training batch;
+- `libsonnet`: where the packaged `stlr.libsonnet` is;
+- `config`, `model`, `failures`, `errors`: reading a config and building its model as
+  `allennlp train` does, and reporting what goes wrong, for every command.
+"""

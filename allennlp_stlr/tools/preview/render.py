@@ -1,0 +1,166 @@
+"""The preview as a table, a CSV of every update and a plot, each group called by its name."""
+import csv
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+from allennlp_stlr.tools.preview.experiment import GroupSpec, group_labels
+from allennlp_stlr.tools.preview.simulate import Preview
+
+
+def _unfrozen(preview: Preview, index: int) -> str:
+    if preview.experiment.groups[index].num_parameters == 0:
+        return "empty"
+    update = preview.first_trainable_update(index)
+    if update == 0:
+        return "never"
+    return f"update {update} (epoch {int(preview.epoch[update - 1])})"
+
+
+def _regexes(groups: Sequence[GroupSpec], index: int) -> str:
+    if groups[index].regexes:
+        return " ".join(groups[index].regexes)
+    if len(groups) == 1:
+        return "(every trainable parameter)"
+    return "(parameters that no regex matches)"
+
+
+def format_table(preview: Preview) -> str:
+    """The run's length, the scheduler's settings, one row per group and how to read them."""
+    experiment = preview.experiment
+    total = len(preview.lr)
+    per = " per worker" if experiment.workers > 1 else ""
+    lines = [
+        f"{experiment.num_epochs} epochs x {experiment.updates_per_epoch} updates{per} = "
+        f"{total} updates (updates per epoch from {experiment.steps_source})",
+        "slanted_triangular: "
+        + ", ".join(f"{k} = {v}" for k, v in preview.settings.items() if v is not None),
+        "",
+    ]
+    groups = experiment.groups
+    labels = group_labels(groups)
+    unfrozen = [_unfrozen(preview, i) for i in range(len(groups))]
+    width = max(len("name"), *(len(label) for label in labels))
+    state = max(len("unfrozen"), *(len(u) for u in unfrozen))
+    lines.append(
+        f"{'group':>5}  {'name':<{width}}  {'params':>11}  {'peak lr':>10}  {'floor lr':>10}"
+        f"  {'unfrozen':<{state}}  regexes"
+    )
+    for index, group in enumerate(groups):
+        count = "?" if group.num_parameters is None else f"{group.num_parameters:,}"
+        lines.append(
+            f"{index:>5}  {labels[index]:<{width}}  {count:>11}  {preview.peak[index]:>10.4g}"
+            f"  {preview.floor[index]:>10.4g}  {unfrozen[index]:<{state}}"
+            f"  {_regexes(groups, index)}"
+        )
+    peaks = preview.peaks
+    lines.append("")
+    if peaks:
+        lines.append(
+            f"warm-up: {peaks[0]} update(s) to the first peak; {len(peaks)} triangle(s), "
+            f"peaking at update(s) {', '.join(map(str, peaks[:12]))}"
+            + (" ..." if len(peaks) > 12 else "")
+        )
+    lines += [
+        "peak lr: the group's highest rate; floor lr: peak / ratio, where a triangle starts "
+        "and ends; unfrozen: the update from which the group trains",
+        "updates are counted from 1 and epochs from 0, as in AllenNLP's logs and the "
+        "stlr_trace callback",
+    ]
+    if any(group.num_parameters is None for group in groups):
+        lines.append(
+            "params ?: not counted, since --steps-per-epoch skips building the model unless "
+            "the scheduler uses layer groups"
+        )
+    return "\n".join(lines)
+
+
+def csv_header(groups: Sequence[GroupSpec]) -> List[str]:
+    labels = group_labels(groups)
+    return ["update", "epoch"] + [f"lr: {x}" for x in labels] + [f"trainable: {x}" for x in labels]
+
+
+def write_csv(preview: Preview, path: str) -> None:
+    """One row per update: update (1-based), epoch (0-based), each group's rate and flag."""
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(csv_header(preview.experiment.groups))
+        flags = preview.trainable.astype(int)
+        for row in range(len(preview.lr)):
+            writer.writerow(
+                [row + 1, int(preview.epoch[row])]
+                + [repr(float(x)) for x in preview.lr[row]]
+                + flags[row].tolist()
+            )
+
+
+def plot(
+    preview: Preview, path: str, title: Optional[str] = None, log_y: bool = False
+) -> None:
+    """Write `figure(...)` to `path` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    drawn = figure(preview, title, log_y)
+    drawn.savefig(path)
+    plt.close(drawn)
+
+
+def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -> Any:
+    """One curve per group over updates; frozen spans dotted and grey, epoch ends marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    total, count = preview.lr.shape
+    updates = np.arange(1, total + 1)
+    # The curves are piecewise linear: a few thousand points plus every corner are exact.
+    changes = np.abs(np.diff(preview.lr, n=2, axis=0)).max(axis=1) > 0
+    flips = np.flatnonzero((np.diff(preview.trainable, axis=0)).any(axis=1))
+    corners = np.r_[np.flatnonzero(changes) + 1, flips, flips + 1]
+    keep = np.unique(
+        np.r_[np.linspace(0, total - 1, min(total, 4000)).astype(int), corners, corners + 1]
+    )
+    keep = keep[keep < total]
+    drawing, axes = plt.subplots(figsize=(10, 5.5), dpi=100)
+    # Distinct hues while they last; a gradient beyond that, bottom to top.
+    if count <= 10:
+        colours = plt.get_cmap("tab10")(np.arange(count))
+    else:
+        colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, count))
+    labels = group_labels(preview.experiment.groups)
+    any_frozen = False
+    for index, group in enumerate(preview.experiment.groups):
+        if group.num_parameters == 0:
+            continue
+        rates = preview.lr[keep, index]
+        frozen = ~preview.trainable[keep, index]
+        axes.plot(
+            updates[keep], np.where(frozen, np.nan, rates), color=colours[index],
+            label=labels[index],
+        )
+        if frozen.any():
+            any_frozen = True
+            # Extend one point into the trainable span so the two pieces join.
+            shown = frozen | np.r_[False, frozen[:-1]]
+            axes.plot(
+                updates[keep], np.where(shown, rates, np.nan), color="0.6", linestyle=":",
+                linewidth=1.2,
+            )
+    if any_frozen:
+        axes.plot([], [], color="0.6", linestyle=":", label="frozen (rate set, not training)")
+    per_epoch = preview.experiment.updates_per_epoch
+    for end in range(1, preview.experiment.num_epochs):
+        axes.axvline(end * per_epoch + 0.5, color="0.85", linewidth=0.8, zorder=0)
+    if log_y:
+        axes.set_yscale("log")
+        axes.set_ylabel("learning rate (log scale)")
+    else:
+        axes.set_ylim(bottom=0)
+        axes.set_ylabel("learning rate")
+    axes.set_xlim(0, total + 1)
+    axes.set_xlabel("optimizer update (thin grey lines: epoch ends)")
+    axes.set_title(title or "slanted triangular learning rates per layer group")
+    axes.legend(loc="best", fontsize="small", ncol=2 if count > 8 else 1)
+    drawing.tight_layout()
+    return drawing
