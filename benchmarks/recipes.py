@@ -130,8 +130,13 @@ def rate_search(
     """`recipe` searching its peak rate on `grid`; a recipe that searches `decay_factor`
     otherwise keeps it at `decay`."""
     if (recipe.setting == "decay") != (decay is not None):
-        needs = "needs --decay" if decay is None else "has no decay_factor to fix"
-        raise ConfigurationError(f"{program}: recipe {name!r} {needs} in a rate search.")
+        problem = (
+            "searches decay_factor: a rate search needs it fixed (--decay of "
+            "benchmarks.recipes); fix it or leave the recipe out"
+            if decay is None
+            else "has no decay_factor to fix; leave out --decay or the recipe"
+        )
+        raise ConfigurationError(f"{program}: recipe {name!r} {problem}.")
     if not grid or any(b <= a for a, b in zip(grid, grid[1:])) or grid[0] <= 0:
         raise ConfigurationError(
             f"{program}: --search-lr takes rising rates > 0, got {list(grid)}."
@@ -152,10 +157,10 @@ def search_rates(
     nothing new (`--report`)."""
     grid, results = list(grid), {}
     todo = list(grid)
-    for _ in range(EXTENSIONS + 1):
+    for extended in range(EXTENSIONS + 1):
         new = [r for r in train(todo) if r["value"] not in results]
         results.update((r["value"], r) for r in new)
-        if not new or len(results) < len(grid) or len(grid) < 2:
+        if not new or len(results) < len(grid) or len(grid) < 2 or extended == EXTENSIONS:
             break
         best = select(list(results.values()), grid)
         if best == grid[-1]:
@@ -167,6 +172,17 @@ def search_rates(
         else:
             break
     return grid, [results[v] for v in grid if v in results]
+
+
+def rate_searches(
+    folder: Path, grid: Sequence[float], sets: Sequence[Dict[str, Any]],
+    train: Callable[[Dict[str, Any], List[float]], Iterable[Dict[str, Any]]],
+) -> None:
+    """Each set's rate search (`search_rates`, `train(set, rates)` trains seed 0 at the
+    rates); its summary is written under `folder` and printed."""
+    for keys in sets:
+        found, results = search_rates(grid, functools.partial(train, keys))
+        print(write_rate_search(folder, rate_search_summary(keys, found, results)), flush=True)
 
 
 def rate_search_summary(
@@ -195,7 +211,11 @@ def write_rate_search(folder: Path, summary: Dict[str, Any]) -> str:
         str(v) if k in ("dataset", "recipe") else f"{k}{v:g}"
         for k, v in summary.items() if k not in _SEARCH_FIELDS
     )  # fmt: skip
-    best = "– (search not finished)" if summary["best"] is None else f"{summary['best']:g}"
+    if summary["best"] is None:
+        found = "search not finished"
+    else:
+        inside = "inside the grid" if summary["inside"] else "not inside the grid"
+        found = f"best {summary['best']:g}, {inside}"
     lines = [
         f"### Peak-rate search: {', '.join(fixed)}",
         "",
@@ -206,8 +226,7 @@ def write_rate_search(folder: Path, summary: Dict[str, Any]) -> str:
             for v, a in summary["dev_accuracy"].items()
         ),
         "",
-        f"Grid {', '.join(f'{v:g}' for v in summary['grid'])}; best {best}, "
-        f"{'inside the grid' if summary['inside'] else 'not inside the grid'}.",
+        f"Grid {', '.join(f'{v:g}' for v in summary['grid'])}; {found}.",
         "",
     ]  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
@@ -729,15 +748,13 @@ def run_benchmark(
             "data": {split: str(path) for split, path in data[dataset].items()},
         }  # fmt: skip
 
-    def seed0(dataset: str, recipe: str, values: List[float]) -> Iterable[Dict[str, Any]]:
-        return runner([task(dataset, recipe, v, 0) for v in values], jobs, threads)
+    def seed0(keys: Dict[str, Any], values: List[float]) -> Iterable[Dict[str, Any]]:
+        return runner([task(keys["dataset"], keys["recipe"], v, 0) for v in values], jobs, threads)
 
     if search_lr is not None:
-        for dataset, recipe in [(d, r) for d in datasets for r in recipes]:
-            grid, results = search_rates(search_lr, functools.partial(seed0, dataset, recipe))
-            keys = {"dataset": dataset, "recipe": recipe}
-            keys.update({} if decay is None else {"decay": decay})
-            print(write_rate_search(out / "lr_search", rate_search_summary(keys, grid, results)))
+        fixed = {} if decay is None else {"decay": decay}
+        sets = [{"dataset": d, "recipe": r, **fixed} for d in datasets for r in recipes]
+        rate_searches(out / "lr_search", search_lr, sets, seed0)
         return []
 
     if estimate:
