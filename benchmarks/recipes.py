@@ -29,8 +29,17 @@ parameters of the groups marked not trainable, over all parameters.
 skips it) and prints the projected time of the whole benchmark. `--report` trains
 nothing and rewrites the summary from the finished runs (a recipe whose search is not
 finished shows its search runs only).
+
+`--search-lr 5e-5,1e-4,...` runs a search of the peak rate (the top group's rate) instead,
+seed 0 only, for each recipe and data set asked for, with `--decay` as the fixed
+`decay_factor` of the recipes that search it otherwise. The grid is extended by its end
+step while the best rate is at one of its ends (`search_rates`). Runs are recorded and
+resumed as above (`lr<rate>[_decay<factor>]_seed0.json`); each search's summary goes to
+`<out>/lr_search/` (`write_rate_search`).
 """
 import argparse
+import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -94,6 +103,7 @@ class Recipe:
     grid: Tuple[float, ...]
     peak_lr: Optional[float] = None
     unfreezing: Optional[str] = None  # None, "epochs" or "updates"
+    decay: Optional[float] = None  # with setting "lr": the decay_factor held fixed
 
 
 RATES = (5e-5, 1e-4, 2e-4, 4e-4)
@@ -110,7 +120,122 @@ DEFAULT_RECIPES = ["linear_with_warmup", "stlr", "stlr_discriminative", "stlr_gr
 
 
 def run_name(recipe: Recipe, value: float, seed: int) -> str:
-    return f"{recipe.setting}{value:g}_seed{seed}"
+    decay = "" if recipe.decay is None else f"_decay{recipe.decay:g}"
+    return f"{recipe.setting}{value:g}{decay}_seed{seed}"
+
+
+def rate_search(
+    program: str, name: str, recipe: Recipe, grid: Sequence[float], decay: Optional[float]
+) -> Recipe:
+    """`recipe` searching its peak rate on `grid`; a recipe that searches `decay_factor`
+    otherwise keeps it at `decay`."""
+    if (recipe.setting == "decay") != (decay is not None):
+        problem = (
+            "searches decay_factor: a rate search needs it fixed (--decay of "
+            "benchmarks.recipes); fix it or leave the recipe out"
+            if decay is None
+            else "has no decay_factor to fix; leave out --decay or the recipe"
+        )
+        raise ConfigurationError(f"{program}: recipe {name!r} {problem}.")
+    if not grid or any(b <= a for a, b in zip(grid, grid[1:])) or grid[0] <= 0:
+        raise ConfigurationError(
+            f"{program}: --search-lr takes rising rates > 0, got {list(grid)}."
+        )
+    return dataclasses.replace(recipe, setting="lr", grid=tuple(grid), peak_lr=None, decay=decay)
+
+
+# A rate search extends its grid at most this many times.
+EXTENSIONS = 4
+
+
+def search_rates(
+    grid: Sequence[float], train: Callable[[List[float]], Iterable[Dict[str, Any]]]
+) -> Tuple[List[float], List[Dict[str, Any]]]:
+    """Train `grid` (seed 0), then, while the best rate is an end of the grid, one more
+    rate beyond that end, the end step apart (at most `EXTENSIONS` more; a grid of one
+    rate is one run). The grid and the results; it stops early when `train` brings
+    nothing new (`--report`)."""
+    grid, results = list(grid), {}
+    todo = list(grid)
+    for extended in range(EXTENSIONS + 1):
+        new = [r for r in train(todo) if r["value"] not in results]
+        results.update((r["value"], r) for r in new)
+        if not new or len(results) < len(grid) or len(grid) < 2 or extended == EXTENSIONS:
+            break
+        best = select(list(results.values()), grid)
+        if best == grid[-1]:
+            todo = [float(f"{grid[-1] * grid[-1] / grid[-2]:.6g}")]
+            grid.append(todo[0])
+        elif best == grid[0]:
+            todo = [float(f"{grid[0] * grid[0] / grid[1]:.6g}")]
+            grid.insert(0, todo[0])
+        else:
+            break
+    return grid, [results[v] for v in grid if v in results]
+
+
+def rate_searches(
+    folder: Path, grid: Sequence[float], sets: Sequence[Dict[str, Any]],
+    train: Callable[[Dict[str, Any], List[float]], Iterable[Dict[str, Any]]],
+) -> None:
+    """Each set's rate search (`search_rates`, `train(set, rates)` trains seed 0 at the
+    rates); its summary is written under `folder` and printed."""
+    for keys in sets:
+        found, results = search_rates(grid, functools.partial(train, keys))
+        print(write_rate_search(folder, rate_search_summary(keys, found, results)), flush=True)
+
+
+def rate_search_summary(
+    keys: Dict[str, Any], grid: Sequence[float], results: Sequence[Dict[str, Any]]
+) -> Dict[str, Any]:
+    """One rate search: the grid, dev accuracy and CPU time per rate, the best rate and
+    whether it is inside the grid (not one of its ends)."""
+    by_value = {r["value"]: r for r in results}
+    complete = all(v in by_value for v in grid)
+    best = select(results, grid) if complete else None
+    return {
+        **keys,
+        "grid": list(grid),
+        "dev_accuracy": {f"{v:g}": by_value[v]["best_dev_accuracy"] for v in grid if v in by_value},
+        "cpu_seconds": {f"{v:g}": by_value[v]["cpu_seconds"] for v in grid if v in by_value},
+        "complete": complete,
+        "best": best,
+        "inside": best is not None and grid[0] < best < grid[-1],
+    }
+
+
+def write_rate_search(folder: Path, summary: Dict[str, Any]) -> str:
+    """`<name>.json` and `<name>.md` of one rate search under `folder`; the markdown."""
+    fixed = [f"{k} {v}" for k, v in summary.items() if k not in _SEARCH_FIELDS]
+    name = "_".join(
+        str(v) if k in ("dataset", "recipe") else f"{k}{v:g}"
+        for k, v in summary.items() if k not in _SEARCH_FIELDS
+    )  # fmt: skip
+    if summary["best"] is None:
+        found = "search not finished"
+    else:
+        inside = "inside the grid" if summary["inside"] else "not inside the grid"
+        found = f"best {summary['best']:g}, {inside}"
+    lines = [
+        f"### Peak-rate search: {', '.join(fixed)}",
+        "",
+        "| lr | best dev % | CPU s |",
+        "|---:|---:|---:|",
+        *(
+            f"| {v} | {_pct(a)} | {summary['cpu_seconds'][v]:.0f} |"
+            for v, a in summary["dev_accuracy"].items()
+        ),
+        "",
+        f"Grid {', '.join(f'{v:g}' for v in summary['grid'])}; {found}.",
+        "",
+    ]  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+_SEARCH_FIELDS = ("grid", "dev_accuracy", "cpu_seconds", "complete", "best", "inside")
 
 
 def config_params(recipe: Recipe) -> Params:
@@ -200,8 +325,9 @@ def run_overrides(
         "numpy_seed": SEED_BASE + seed,
         "pytorch_seed": SEED_BASE + seed,
     }
-    if recipe.setting == "decay":
-        overrides["trainer.learning_rate_scheduler.decay_factor"] = value
+    decay = value if recipe.setting == "decay" else recipe.decay
+    if decay is not None:
+        overrides["trainer.learning_rate_scheduler.decay_factor"] = decay
     if recipe.config == "linear_with_warmup":
         # Warm up over the first 10% of updates, as STLR's cut_frac = 0.1 does.
         overrides["trainer.learning_rate_scheduler.warmup_steps"] = max(
@@ -257,7 +383,7 @@ Task = Dict[str, Any]
 
 def train_one(task: Task) -> Dict[str, Any]:
     """Train one run (or load its finished result) and return its result record."""
-    recipe = RECIPES[task["recipe"]]
+    recipe = task["spec"]
     name = run_name(recipe, task["value"], task["seed"])
     label = f"{task['dataset']} {task['recipe']} {name}"
     out = Path(task["out"])
@@ -391,10 +517,9 @@ def _run_tasks(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str,
 def _finished(tasks: List[Task], jobs: int, threads: int) -> Iterator[Dict[str, Any]]:
     """The results of the tasks that have finished; nothing is trained (`--report`)."""
     for task in tasks:
-        recipe = RECIPES[task["recipe"]]
         path = (
             Path(task["out"]) / "runs" / task["dataset"] / task["recipe"]
-            / f"{run_name(recipe, task['value'], task['seed'])}.json"
+            / f"{run_name(task['spec'], task['value'], task['seed'])}.json"
         )  # fmt: skip
         if path.exists():
             yield json.loads(path.read_text())
@@ -572,8 +697,12 @@ def run_benchmark(
     sizes: Optional[Sequence[int]] = None,
     estimate: bool = False,
     report_only: bool = False,
+    search_lr: Optional[Sequence[float]] = None,
+    decay: Optional[float] = None,
 ) -> List[Dict[str, Any]]:
-    """Search, select and repeat every recipe on every data set; the summaries."""
+    """Search, select and repeat every recipe on every data set; the summaries. With
+    `search_lr`, only a search of each recipe's peak rate (`search_rates`), summarized
+    under `<out>/lr_search/` (none returned)."""
     for name in datasets:
         if name not in DATASETS:
             raise ConfigurationError(
@@ -591,6 +720,9 @@ def run_benchmark(
     check_plan(
         recipes, epochs, {d: (sizes[0] if sizes else DATASETS[d].train) for d in datasets}
     )
+    table = RECIPES if search_lr is None else {
+        r: rate_search("recipes", r, RECIPES[r], search_lr, decay) for r in recipes
+    }  # fmt: skip
     data = prepare(datasets, data_root, sizes)
     out.mkdir(parents=True, exist_ok=True)
     runner = _finished if report_only else _run_tasks
@@ -601,6 +733,7 @@ def run_benchmark(
     record["argv"] = {
         "datasets": list(datasets), "recipes": list(recipes), "seeds": seeds, "epochs": epochs,
         "jobs": jobs, "threads": threads, "sizes": list(sizes) if sizes else None,
+        "search_lr": list(search_lr) if search_lr else None, "decay": decay,
     }  # fmt: skip
     machine_path = out / "machine.json"
     history = json.loads(machine_path.read_text()) if machine_path.exists() else []
@@ -609,10 +742,20 @@ def run_benchmark(
 
     def task(dataset: str, recipe: str, value: float, seed: int) -> Task:
         return {
-            "dataset": dataset, "recipe": recipe, "value": value, "seed": seed,
-            "epochs": epochs, "out": str(out), "max_wordpieces": DATASETS[dataset].max_wordpieces,
+            "dataset": dataset, "recipe": recipe, "spec": table[recipe], "value": value,
+            "seed": seed, "epochs": epochs, "out": str(out),
+            "max_wordpieces": DATASETS[dataset].max_wordpieces,
             "data": {split: str(path) for split, path in data[dataset].items()},
         }  # fmt: skip
+
+    def seed0(keys: Dict[str, Any], values: List[float]) -> Iterable[Dict[str, Any]]:
+        return runner([task(keys["dataset"], keys["recipe"], v, 0) for v in values], jobs, threads)
+
+    if search_lr is not None:
+        fixed = {} if decay is None else {"decay": decay}
+        sets = [{"dataset": d, "recipe": r, **fixed} for d in datasets for r in recipes]
+        rate_searches(out / "lr_search", search_lr, sets, seed0)
+        return []
 
     if estimate:
         first = RECIPES[recipes[0]]
@@ -705,6 +848,27 @@ def print_estimate(
     )
 
 
+def rates(text: str) -> List[float]:
+    """`--search-lr`'s comma-separated rates."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated rates expected, got {text!r}")
+
+
+def add_search_arguments(parser: argparse.ArgumentParser, decay: bool) -> None:
+    """The options of a peak-rate search (both harnesses)."""
+    parser.add_argument(
+        "--search-lr", type=rates, metavar="LR,LR,...",
+        help="only search the peak rate at seed 0 on this rising grid, extended while the "
+        "best rate is one of its ends",
+    )  # fmt: skip
+    if decay:
+        parser.add_argument(
+            "--decay", type=float, help="with --search-lr: the fixed decay_factor"
+        )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recipes"))
@@ -725,10 +889,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument(
         "--report", action="store_true", help="only rewrite the summary from finished runs"
     )
+    add_search_arguments(parser, decay=True)
     args = parser.parse_args(argv)
     summaries = run_benchmark(
         args.out.resolve(), args.data.resolve(), args.datasets, args.recipes, args.seeds,
         args.epochs, args.jobs, args.threads, args.sizes, args.estimate, args.report,
+        args.search_lr, args.decay,
     )  # fmt: skip
     if summaries:
         print(markdown(summaries))

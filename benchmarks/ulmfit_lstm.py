@@ -28,6 +28,12 @@ Every finished run is written at once to
 `<out>/runs/<size>/<recipe>/<setting><value>_seed<seed>.json` and a rerun skips it;
 `summary.md` and `summary.json` are rewritten after each run; `machine.json` gets one
 record per invocation.
+
+`--search-lr 0.01,0.02,...` runs only a search of the peak rate at seed 0 for each recipe
+asked for, with `--search-sizes` training reviews (the larger size by default), as
+`benchmarks/recipes.py --search-lr` does: the LM first if it is missing, the grid
+extended while the best rate is one of its ends, the records as above, a summary per
+search under `<out>/lr_search/`.
 """
 import argparse
 import copy
@@ -334,8 +340,12 @@ def run_benchmark(
     estimate: bool = False,
     report_only: bool = False,
     lm_only: bool = False,
+    search_lr: Optional[Sequence[float]] = None,
+    search_sizes: Optional[Sequence[int]] = None,
 ) -> List[Dict[str, Any]]:
-    """The LM, then search, select and repeat every recipe at every training size."""
+    """The LM, then search, select and repeat every recipe at every training size. With
+    `search_lr`, the LM, then only a search of each recipe's peak rate at `search_sizes`
+    (`recipes.search_rates`), summarized under `<out>/lr_search/` (none returned)."""
     if seeds < 1 or jobs < 1 or threads < 1 or epochs < 1:
         raise ConfigurationError(
             f"ulmfit_lstm: --seeds, --epochs, --jobs and --threads must be at least 1, got "
@@ -350,6 +360,15 @@ def run_benchmark(
         )
     train_sizes = list(sizes[:2]) if sizes else list(TRAIN_SIZES)
     check_plan(names, epochs, train_sizes)
+    search_sizes = list(search_sizes or train_sizes[-1:])
+    if search_lr is not None:
+        for name in names:
+            recipes.rate_search("ulmfit_lstm", name, RECIPES[name], search_lr, None)
+        if not set(search_sizes) <= set(train_sizes):
+            raise ConfigurationError(
+                f"ulmfit_lstm: --search-sizes must be training sizes of the benchmark "
+                f"({', '.join(map(str, train_sizes))}), got {search_sizes}."
+            )
     split_sizes = list(sizes) if sizes else train_sizes + [DEV, TEST]
     data_dir = data_root / ("imdb-" + "-".join(str(n) for n in split_sizes))
     data = prepare(data_dir, train_sizes, split_sizes[2], split_sizes[3])
@@ -372,6 +391,7 @@ def run_benchmark(
     record["argv"] = {
         "recipes": list(names), "seeds": seeds, "epochs": epochs, "jobs": jobs,
         "threads": threads, "sizes": split_sizes, "lm": lm_record,
+        "search_lr": list(search_lr) if search_lr else None, "search_sizes": search_sizes,
     }  # fmt: skip
     machine_path = out / "machine.json"
     history = json.loads(machine_path.read_text()) if machine_path.exists() else []
@@ -390,6 +410,14 @@ def run_benchmark(
             "data": {"train": str(data[f"train{n}"]), "dev": str(data["dev"]),
                      "test": str(data["test"])},
         }  # fmt: skip
+
+    def seed0(keys: Dict[str, Any], values: List[float]) -> Iterator[Dict[str, Any]]:
+        return runner([task(keys["dataset"], keys["recipe"], v, 0) for v in values], jobs, threads)
+
+    if search_lr is not None:
+        sets = [{"dataset": f"imdb-{n}", "recipe": name} for n in search_sizes for name in names]
+        recipes.rate_searches(out / "lr_search", search_lr, sets, seed0)
+        return []
 
     if estimate:
         first = [task(s, names[0], RECIPES[names[0]].grid[0], 0) for s in size_names]
@@ -491,6 +519,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument(
         "--report", action="store_true", help="only rewrite the summary from finished runs"
     )
+    recipes.add_search_arguments(parser, decay=False)
+    parser.add_argument(
+        "--search-sizes", nargs="+", type=int, metavar="N",
+        help="with --search-lr: the training sizes searched (default: the larger one)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     lm = {
         "train_reviews": args.lm_reviews, "epochs": args.lm_epochs,
@@ -500,6 +533,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     summaries = run_benchmark(
         args.out.resolve(), args.data.resolve(), args.recipes, args.seeds, args.epochs,
         args.jobs, args.threads, args.sizes, lm, args.estimate, args.report, args.lm_only,
+        args.search_lr, args.search_sizes,
     )  # fmt: skip
     if summaries:
         print(recipes.markdown(summaries, BASELINE))
