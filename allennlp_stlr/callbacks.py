@@ -62,7 +62,10 @@ class ConfigChecks(TrainerCallback):
             return  # one worker says it; a trainer built in code has no config file
         with open(path) as handle:
             config = json.load(handle)
-        names = [name for name, param in trainer.model.named_parameters() if param.requires_grad]
+        # The optimizer's parameters, as the preview sees them: gradual unfreezing has already
+        # set `requires_grad = False` on the lower groups.
+        optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+        names = [name for name, param in trainer.model.named_parameters() if id(param) in optimized]
         for message in advice.config_warnings(config, names):
             logger.warning(message)
 
