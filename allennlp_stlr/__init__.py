@@ -6,7 +6,8 @@ nothing else:
 
 - the `LearningRateScheduler` "slanted_triangular" (`SlantedTriangular`), in place of
   AllenNLP's built-in class of that name;
-- the trainer callback "stlr_trace";
+- the trainer callbacks "stlr_checks" (`ConfigChecks`: the preview's warnings about the
+  trainer's settings, when training starts) and "stlr_trace" (`LearningRateTrace`);
 - the `Seq2VecEncoder` "concat_pooling" (ULMFiT's classifier pooling);
 - the commands `allennlp stlr-preview` and `allennlp stlr-groups` (`allennlp_stlr.cli`:
   their names and arguments only; their work, `allennlp_stlr.tools`, loads when they run).
@@ -17,11 +18,11 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 
 from allennlp_stlr import cli  # noqa: F401  (registers `allennlp stlr-preview`, `stlr-groups`)
 from allennlp_stlr import concat_pooling  # noqa: F401  (registers "concat_pooling")
-from allennlp_stlr.callbacks import LearningRateTrace
+from allennlp_stlr.callbacks import ConfigChecks, LearningRateTrace
 from allennlp_stlr.scheduler import SlantedTriangular
 
 __version__ = "0.1.0"
-__all__ = ["LearningRateTrace", "SlantedTriangular", "__version__"]
+__all__ = ["ConfigChecks", "LearningRateTrace", "SlantedTriangular", "__version__"]
 
 logger = logging.getLogger(__name__)
 

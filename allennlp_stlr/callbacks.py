@@ -1,4 +1,12 @@
 """
+The trainer callbacks.
+
+`stlr_checks`: when training starts, the warnings of `stlr-preview` about settings the
+scheduler never sees (`trainer.patience`, the `distributed` section), from the config
+`allennlp train` has written to `config.json` in the serialization directory:
+
+    "callbacks": [{"type": "stlr_checks"}]
+
 `stlr_trace`: a trainer callback that records, for every optimizer update, the learning
 rate and trainable state of each param group, as one JSON line per update.
 
@@ -14,14 +22,52 @@ carries `"resumed_after": N`, the updates its checkpoint had done, and the last 
 update is the one that counts.
 """
 import json
+import logging
 import os
 from typing import Any, Dict, List, Optional
 
 import torch.distributed as dist
 from allennlp.data import TensorDict
+from allennlp.models.archival import CONFIG_NAME
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from allennlp_stlr import advice
 from allennlp_stlr.layers import label_groups
+
+logger = logging.getLogger(__name__)
+
+
+@TrainerCallback.register("stlr_checks")
+class ConfigChecks(TrainerCallback):
+    """
+    Logs, as WARNINGs before the first epoch, what `stlr-preview` warns about settings that
+    the scheduler cannot see: `trainer.patience`, and under distributed training a missing
+    `find_unused_parameters` and `parameter_groups` regexes that DDP's `module.` prefix
+    defeats (`allennlp_stlr.advice`). It reads the config from `config.json` in the
+    serialization directory, which `allennlp train` writes before it builds the trainer;
+    without that file (a trainer built in code) it logs nothing.
+
+    Registered as a `TrainerCallback` with name "stlr_checks", and reachable without a
+    plugins file as `"type": "allennlp_stlr.ConfigChecks"`.
+
+    # Parameters
+
+    serialization_dir : `str`
+        Passed in by the trainer.
+    """
+
+    def on_start(self, trainer: Any, is_primary: bool = True, **kwargs: Any) -> None:
+        path = os.path.join(self.serialization_dir, CONFIG_NAME)
+        if not is_primary or not os.path.exists(path):
+            return  # one worker says it; a trainer built in code has no config file
+        with open(path) as handle:
+            config = json.load(handle)
+        # The optimizer's parameters, as the preview sees them: gradual unfreezing has already
+        # set `requires_grad = False` on the lower groups.
+        optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+        names = [name for name, param in trainer.model.named_parameters() if id(param) in optimized]
+        for message in advice.config_warnings(config, names):
+            logger.warning(message)
 
 
 @TrainerCallback.register("stlr_trace")

@@ -9,12 +9,32 @@ import difflib
 import functools
 import logging
 import math
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Set
 
 from allennlp.common.checks import ConfigurationError
 
+from allennlp_stlr import schedule
+
 
 logger = logging.getLogger(__name__)
+
+# The attribute of a log record that `report` logs for an error about to be raised: a tool
+# that prints the error itself leaves such a record out.
+RAISED = "allennlp_stlr_raised"
+_reported: Set[str] = set()
+
+
+def report(error: ConfigurationError) -> ConfigurationError:
+    """
+    Log `error`'s message as one ERROR line, once per process, just before it is raised
+    during training: `allennlp train` then shows it above AllenNLP's traceback, whose last
+    line it is. Returns `error`.
+    """
+    message = str(error)
+    if message not in _reported:
+        _reported.add(message)
+        logger.error(" ".join(message.split()), extra={RAISED: True})
+    return error
 
 _GROUPS_HINT = (
     "configure the optimizer's `parameter_groups`, one group per layer, bottom layer first "
@@ -374,7 +394,11 @@ def check_first_epoch(
         if configured is None
         else f"`num_steps_per_epoch` is {configured}, but the first epoch had {measured} updates."
     )
-    check_stages_fit(num_epochs, measured, num_layer_groups, unfreeze_every_num_updates, why)
+    try:
+        check_stages_fit(num_epochs, measured, num_layer_groups, unfreeze_every_num_updates, why)
+    except ConfigurationError as error:
+        report(error)
+        raise
 
 
 def warn_unknown_epoch_length(num_steps_per_epoch: Optional[int]) -> None:
@@ -399,7 +423,85 @@ def length_mismatch_message(configured: int, measured: int) -> str:
     )
 
 
+# Warnings given when the trainer built the scheduler, not repeated at the first epoch's end.
+_told_at_start: Set[str] = set()
+
+
 def warn_length_mismatch(configured: Optional[int], measured: int) -> None:
     """At the end of the first epoch: a configured length the data did not match."""
     if configured is not None and configured != measured:
-        logger.warning(length_mismatch_message(configured, measured))
+        message = length_mismatch_message(configured, measured)
+        if message not in _told_at_start:
+            logger.warning(message)
+
+
+def epochs_mismatch_message(
+    configured: int,
+    trained: int,
+    steps_per_epoch: Optional[int],
+    cut_frac: float,
+    ratio: float,
+    stages: schedule.Stages,
+) -> str:
+    """The scheduler block's `num_epochs` is not the trainer's (training and the preview)."""
+    message = (
+        f"slanted_triangular: learning_rate_scheduler.num_epochs = {configured} but "
+        f"trainer.num_epochs = {trained}: the triangle is planned for {configured} epochs. "
+    )
+    if configured < trained:
+        # A triangle ends on the floor, or on the peak when it only rises (`cut_frac` 1).
+        end = "its peak" if cut_frac == 1 else f"its floor (1/{ratio:g} of the peak)"
+        message += (
+            f"The rate reaches {end} after {configured} epochs and stays there for the last "
+            f"{trained - configured}."
+        )
+    else:
+        never = stages.frozen + 1 - trained if stages.every_num_updates is None else 0
+        message += f"Training stops after {trained} of them"
+        if steps_per_epoch is not None:
+            # The last update's rate: training ends before the last epoch end is counted.
+            last = trained * steps_per_epoch
+            ends = [steps_per_epoch * epoch for epoch in range(1, trained)]
+            fraction = schedule.plan(last, ends, configured, steps_per_epoch, cut_frac, stages).at(last)
+            if fraction > 0:
+                share = (1 + fraction * (ratio - 1)) / ratio
+                message += (
+                    ", before the rate has decayed to its floor: the last update, "
+                    f"{last}, trains at {share:.0%} of the peak instead of 1/{ratio:g} of it"
+                )
+        elif never <= 0:
+            message += ", before the rate has decayed to its floor"
+        message += "."
+        if never > 0:
+            message += (
+                f" With gradual unfreezing one more layer group is unfrozen each epoch, so the "
+                f"lowest {never} layer group(s) never train."
+            )
+    return message + (
+        " Remove `num_epochs` from the scheduler block so that the trainer passes its own."
+    )
+
+
+def trainer_mismatch_warnings(
+    block: Dict[str, Any],
+    passed: Dict[str, Any],
+    steps_per_epoch: Optional[int],
+    cut_frac: float,
+    ratio: float,
+    stages: schedule.Stages,
+) -> None:
+    """
+    When the trainer built the scheduler: warn where the scheduler block's `num_epochs` or
+    `num_steps_per_epoch` (which win) differ from the values the trainer `passed`, saying
+    what that does to the schedule.
+    """
+    configured, trained = block.get("num_epochs"), passed.get("num_epochs")
+    if configured is not None and trained is not None and configured != trained:
+        logger.warning(
+            epochs_mismatch_message(configured, trained, steps_per_epoch, cut_frac, ratio, stages)
+        )
+    configured, counted = block.get("num_steps_per_epoch"), passed.get("num_steps_per_epoch")
+    if configured is not None and counted is not None and configured != counted:
+        message = length_mismatch_message(configured, counted)
+        _told_at_start.add(message)
+        logger.warning(message)

@@ -9,6 +9,8 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.hooks import RemovableHandle
 
+from allennlp_stlr.checks import report
+
 logger = logging.getLogger(__name__)
 
 
@@ -85,13 +87,13 @@ def require_unused_parameter_detection(
             and name not in module.parameters_to_ignore
         ]
         if frozen:
-            raise ConfigurationError(
+            raise report(ConfigurationError(
                 f"slanted_triangular: `gradual_unfreezing` has frozen {len(frozen)} parameter(s) "
                 f"(e.g. {frozen[0]}) of a DistributedDataParallel model that expects a gradient "
                 "for every parameter, so the second batch would fail with \"Expected to have "
                 "finished reduction in the prior iteration\". To let DDP skip frozen "
                 f"parameters, {FIND_UNUSED_HINT}."
-            )
+            ))
 
     handle.append(register_module_forward_pre_hook(check))
     return handle[0]

@@ -45,7 +45,7 @@ class RequiresPlugin:
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
-        raise ConfigurationError(checks.REQUIRES_PLUGIN_MESSAGE)
+        raise checks.report(ConfigurationError(checks.REQUIRES_PLUGIN_MESSAGE))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RequiresPlugin)
@@ -232,15 +232,36 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         constructor_to_inspect: Optional[Callable[..., Any]] = None,
         **extras: Any,
     ) -> "SlantedTriangular":
-        """`FromParams.from_params`, after checks that need the config's own values: AllenNLP
-        turns `true` into 1 for an `int` setting, and reports a misspelled key without a hint."""
-        checks.check_config_block(params.as_dict(quiet=True), SETTINGS)
-        return super().from_params(  # type: ignore[misc]
-            params=params,
-            constructor_to_call=constructor_to_call,
-            constructor_to_inspect=constructor_to_inspect,
-            **extras,
+        """
+        `FromParams.from_params`, after checks that need the config's own values: AllenNLP
+        turns `true` into 1 for an `int` setting, and reports a misspelled key without a hint.
+        The trainer passes its `num_epochs` and `num_steps_per_epoch` as `extras`; where the
+        block has its own, that one wins, and a warning says what it does to the schedule
+        (instead of AllenNLP's generic line about a key found in both). A `ConfigurationError`
+        is logged before it is raised (`checks.report`).
+        """
+        block = dict(params.as_dict(quiet=True))  # a copy: constructing pops its keys
+        passed = {key: extras.pop(key) for key in _FROM_TRAINER if key in block and key in extras}
+        try:
+            checks.check_config_block(block, SETTINGS)
+            scheduler = super().from_params(  # type: ignore[misc]
+                params=params,
+                constructor_to_call=constructor_to_call,
+                constructor_to_inspect=constructor_to_inspect,
+                **extras,
+            )
+        except ConfigurationError as error:
+            checks.report(error)
+            raise
+        checks.trainer_mismatch_warnings(
+            block,
+            passed,
+            scheduler.num_steps_per_epoch,
+            scheduler.cut_frac,
+            scheduler.ratio,
+            scheduler.stages,
         )
+        return scheduler
 
     # ----------------------------------------------------------------- derived values
     @property
@@ -363,11 +384,11 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             updates = max(0, state_dict["last_batch_num_total"])
             epoch_ends = list(state_dict["batch_num_total_epoch_end"][1:])
         else:
-            raise ConfigurationError(
+            raise checks.report(ConfigurationError(
                 "slanted_triangular: the checkpoint's learning_rate_scheduler state was not "
                 f"written by a slanted_triangular scheduler (keys {sorted(state_dict)}). "
                 "Recover with the scheduler the run was started with, or start a new run."
-            )
+            ))
         self._updates, self._epoch_ends = updates, epoch_ends
         self._plan = None
         self.last_epoch = len(epoch_ends)
@@ -423,6 +444,10 @@ SETTINGS: Tuple[str, ...] = tuple(
     name for name in inspect.signature(SlantedTriangular.__init__).parameters
     if name not in ("self", "optimizer")
 )
+
+# What the trainer passes besides the optimizer, and a config block may set too.
+_FROM_TRAINER = ("num_epochs", "num_steps_per_epoch")
+
 
 def _group_size(group: Dict[str, Any]) -> int:
     return sum(param.numel() for param in group["params"])

@@ -7,6 +7,7 @@
 //   optimizer: { type: 'huggingface_adamw', lr: 1e-4,
 //                parameter_groups: stlr.transformerGroups(numLayers=6) },
 //   learning_rate_scheduler: stlr.transformer(),
+//   callbacks: stlr.callbacks(),
 //
 // Every group is `[[regexes], { name: ..., ...options }]`, bottom layer first, with regexes
 // of the form `^(module\.)?path\.` so that they also match under distributed training (DDP
@@ -115,6 +116,16 @@
     decay_factor: decayFactor,
   } + (if numEpochs == null then {} else { num_epochs: numEpochs })
     + (if numStepsPerEpoch == null then {} else { num_steps_per_epoch: numStepsPerEpoch }),
+
+  // The trainer callbacks: `checks` logs, when training starts, the warnings of
+  // `stlr-preview` about settings the scheduler cannot see (`patience`, the distributed
+  // section); with `trace=true`, `stlr_trace` also writes every update's rates to
+  // stlr_trace.jsonl. Dotted types, like the scheduler blocks, so that they load this package
+  // without `.allennlp_plugins`:
+  //   callbacks: stlr.callbacks(),
+  checks:: { type: 'allennlp_stlr.ConfigChecks' },
+  trace:: { type: 'allennlp_stlr.LearningRateTrace' },
+  callbacks(trace=false):: [self.checks] + (if trace then [self.trace] else []),
 
   // Presets, named for what they are for: whole scheduler blocks (add `+ { ... }` to change
   // a setting).

@@ -37,8 +37,9 @@ local validation_data = 'fixtures/data/dev.jsonl';
       cut_frac: 0.1,
       ratio: 32,
     },
-    // Optional: writes the learning rates and trainable groups of every update to
-    // stlr_trace.jsonl.
-    callbacks: [{ type: 'stlr_trace' }],
+    // stlr_checks: the warnings of `stlr-preview` about the trainer's settings (patience,
+    // distributed training), logged when training starts. stlr_trace (optional): the
+    // learning rates and trainable groups of every update, in stlr_trace.jsonl.
+    callbacks: [{ type: 'stlr_checks' }, { type: 'stlr_trace' }],
   },
 }

@@ -56,8 +56,9 @@ local validation_data = 'fixtures/data/dev.jsonl';
       // scratch here and need a larger share of the rate.
       decay_factor: 0.6,
     },
-    // Optional: writes the learning rates and trainable groups of every update to
-    // stlr_trace.jsonl.
-    callbacks: [{ type: 'stlr_trace' }],
+    // stlr_checks: the warnings of `stlr-preview` about the trainer's settings (patience,
+    // distributed training), logged when training starts. stlr_trace (optional): the
+    // learning rates and trainable groups of every update, in stlr_trace.jsonl.
+    callbacks: [{ type: 'stlr_checks' }, { type: 'stlr_trace' }],
   },
 }

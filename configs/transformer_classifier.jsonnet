@@ -47,7 +47,7 @@ local layersPerGroup = 2;
       ),
     },
     learning_rate_scheduler: stlr.transformer(),
-    callbacks: [{ type: 'stlr_trace' }],
+    callbacks: stlr.callbacks(trace=true),
   },
   random_seed: 13,
   numpy_seed: 13,

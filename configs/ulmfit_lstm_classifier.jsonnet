@@ -110,6 +110,6 @@ local layers = std.range(0, std.length(layer_dims) - 1);
       ],
     },
     learning_rate_scheduler: stlr.ulmfitLstm(),
-    callbacks: [{ type: 'stlr_trace' }],
+    callbacks: stlr.callbacks(trace=true),
   },
 }

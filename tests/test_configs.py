@@ -103,7 +103,7 @@ def test_the_examples_train_as_shipped_on_the_fixture_data(name: str) -> None:
     assert (ROOT / params["train_data_path"]).resolve() == TRAIN
     assert (ROOT / params["validation_data_path"]).resolve() == DEV
     assert params["trainer"]["learning_rate_scheduler"]["type"] == "slanted_triangular"
-    assert params["trainer"]["callbacks"] == [{"type": "stlr_trace"}]
+    assert params["trainer"]["callbacks"] == [{"type": "stlr_checks"}, {"type": "stlr_trace"}]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[str(p.relative_to(ROOT)) for p in CONFIGS])

@@ -45,6 +45,7 @@ def evaluate(expression: str, folder: Path = libsonnet_path().parent) -> Any:
         "stlr.transformerGroups(4, layersPerGroup=3, noDecay=true, options={betas: [0.9, 0.98]})",
         "stlr.scheduler(numEpochs=4, numStepsPerEpoch=9, ratio=7.5)",
         "stlr.moduleRegex('_text_field_embedder')",
+        "stlr.callbacks(trace=true)",
     ],
 )
 def test_the_repository_configs_import_the_packaged_library(expression: str) -> None:
@@ -270,3 +271,15 @@ def test_transformer_classifier_uses_the_transformer_preset_and_names_its_groups
     assert result.trainable.all()  # no gradual unfreezing
     assert result.peak[:10] == pytest.approx([1e-4] * 10)  # no discriminative rates
     assert result.peaks == [4]  # one triangle over 40 updates, cut at 4
+
+
+def test_callbacks_are_dotted_types_of_our_classes() -> None:
+    from allennlp.training.callbacks.callback import TrainerCallback
+
+    from allennlp_stlr import ConfigChecks, LearningRateTrace
+
+    assert evaluate("stlr.callbacks()") == [{"type": "allennlp_stlr.ConfigChecks"}]
+    both = evaluate("stlr.callbacks(trace=true)")
+    assert [TrainerCallback.resolve_class_name(c["type"])[0] for c in both] == [
+        ConfigChecks, LearningRateTrace
+    ]

@@ -63,7 +63,7 @@ local tokens = 'transformer_model.';
     },
     // Only the best epoch on dev is kept, as the test evaluation uses it.
     checkpointer: { keep_most_recent_by_count: 1 },
-    callbacks: [{ type: 'stlr_trace' }],
+    callbacks: [{ type: 'allennlp_stlr.ConfigChecks' }, { type: 'stlr_trace' }],
   },
   random_seed: 13,
   numpy_seed: 13,

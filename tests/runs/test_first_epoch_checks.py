@@ -57,6 +57,10 @@ def config(tmp_path: Path, kill_at: int = 0) -> Path:
 def assert_stopped_at_the_first_epoch_end(stderr: str, run: Path) -> None:
     assert "ConfigurationError" in stderr
     assert MESSAGE in " ".join(stderr.split()), stderr[-3000:]
+    # Once as an ERROR line of ours, above AllenNLP's traceback.
+    errors = [line for line in stderr.splitlines() if " - ERROR - allennlp_stlr" in line]
+    assert len(errors) == 1 and errors[0].endswith(MESSAGE)
+    assert stderr.index(errors[0]) < stderr.index("Uncaught exception")
     # Every update of the first epoch was made; none of the second.
     assert sorted(read_trace(run / "stlr_trace.jsonl")) == list(range(1, 21))
 

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from allennlp_stlr.advice import ddp_safe  # noqa: F401  (where the preview and tests look)
+
 DDP_PREFIX = "^(module\\.)?"
 _RNN_WEIGHT = re.compile(r"^\w+_l(\d+)(_reverse)?$")
 
@@ -62,11 +64,6 @@ def module_regex(path: str, whole_name: bool = False) -> str:
     parameter called `path`) that also matches under DDP's `module.` prefix.
     """
     return DDP_PREFIX + re.escape(path) + ("$" if whole_name else "\\.")
-
-
-def ddp_safe(regex: str, names: Sequence[str]) -> bool:
-    """Whether `regex` still matches each name of `names` it matches once `module.` is prepended."""
-    return all(re.search(regex, "module." + name) for name in names if re.search(regex, name))
 
 
 def _block_container(segments: Sequence[str]) -> Optional[int]:

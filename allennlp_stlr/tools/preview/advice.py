@@ -1,45 +1,26 @@
 """
-Problems of a slanted triangular experiment that training would not report, or would
-report only once it is under way, each with the setting that fixes it.
+Problems of a slanted triangular experiment, each with the setting that fixes it.
 
-Problems the scheduler itself rejects (too few epochs for the layer groups, bad
-hyperparameters) are not repeated here: the preview builds the real scheduler, so they
-surface as its `ConfigurationError`.
+The preview builds the real scheduler the way the trainer does, so what the scheduler
+rejects (too few epochs for the layer groups, bad hyperparameters) surfaces as its
+`ConfigurationError`, and what it warns about (a block's `num_epochs` other than the
+trainer's, an empty layer group) as its logged warnings. The warnings about the trainer's
+other settings are `allennlp_stlr.advice`'s, which the `stlr_checks` callback gives at
+training. Preview-only: a group that spans layers (it needs the layer structure that
+`stlr-groups` works out from the model's parameter names) and a missing `stlr_checks`
+callback.
 """
 import contextlib
 import logging
-from typing import Iterator, List
+from typing import Any, Dict, Iterator, List
 
-from allennlp_stlr import checks
-from allennlp_stlr.distributed import FIND_UNUSED_HINT
+from allennlp.common.checks import ConfigurationError
+from allennlp.training.callbacks.callback import TrainerCallback
+
+from allennlp_stlr import advice, checks
+from allennlp_stlr.callbacks import ConfigChecks
 from allennlp_stlr.tools.groups import find as layer_groups
 from allennlp_stlr.tools.preview.experiment import Experiment, group_labels
-
-_DDP_SAFE_STARTS = ("^(module\\.)?", "^(?:module\\.)?", "^module\\.")
-
-
-def _patience(experiment: Experiment) -> List[str]:
-    patience = experiment.config.get("trainer", {}).get("patience")
-    if patience is None:
-        return []
-    return [
-        f"trainer.patience = {patience} can stop training before the slanted "
-        "triangular schedule has decayed to its floor (and, with gradual unfreezing, before "
-        "the lowest layers ever train): remove `trainer.patience` and pick the best epoch "
-        "from the validation metrics instead."
-    ]
-
-
-def _scheduler_epochs(experiment: Experiment) -> List[str]:
-    configured = experiment.scheduler.get("num_epochs")
-    if configured in (None, experiment.num_epochs):
-        return []
-    return [
-        f"learning_rate_scheduler.num_epochs = {configured} but trainer.num_epochs = "
-        f"{experiment.num_epochs}: the triangle is planned for a different run length than "
-        "the one trained. Remove `num_epochs` from the scheduler block so the trainer passes "
-        "its own."
-    ]
 
 
 def _steps_per_epoch(experiment: Experiment) -> List[str]:
@@ -48,42 +29,6 @@ def _steps_per_epoch(experiment: Experiment) -> List[str]:
     if configured is None or configured == measured:
         return []
     return [checks.length_mismatch_message(configured, measured)]
-
-
-def _unused_parameters(experiment: Experiment) -> List[str]:
-    if not (experiment.scheduler.get("gradual_unfreezing") and experiment.workers > 1):
-        return []
-    distributed = experiment.config.get("distributed") or {}
-    accelerator = distributed.get("ddp_accelerator") or {}
-    if accelerator.get("find_unused_parameters"):
-        return []
-    return [
-        "gradual_unfreezing under distributed training freezes parameters, and "
-        "DistributedDataParallel then fails on the second batch (\"Expected to have "
-        f"finished reduction in the prior iteration\"): {FIND_UNUSED_HINT}."
-    ]
-
-
-def _ddp_regexes(experiment: Experiment) -> List[str]:
-    # Only where the config trains distributed: elsewhere the regexes match as written.
-    if experiment.workers == 1:
-        return []
-    warnings = []
-    names = experiment.parameter_names
-    for group in experiment.groups:
-        for regex in group.regexes:
-            if names is not None:
-                unsafe = not layer_groups.ddp_safe(regex, names)
-            else:
-                unsafe = regex.startswith("^") and not regex.startswith(_DDP_SAFE_STARTS)
-            if unsafe:
-                fixed = "^(module\\.)?" + regex[1:] if regex.startswith("^") else regex
-                warnings.append(
-                    f"parameter_groups regex {regex!r} does not match under distributed "
-                    "training, where DistributedDataParallel prefixes every parameter name "
-                    f"with `module.`: write it as {fixed!r}."
-                )
-    return warnings
 
 
 def _groups_not_layers(experiment: Experiment) -> List[str]:
@@ -98,15 +43,41 @@ def _groups_not_layers(experiment: Experiment) -> List[str]:
 
 
 def config_warnings(experiment: Experiment) -> List[str]:
-    """Every problem found, most consequential first."""
+    """
+    Every problem found, most consequential first. Those about the trainer's settings come
+    from `allennlp_stlr.advice`, which the `stlr_checks` callback runs at training; a
+    scheduler block's `num_epochs` other than the trainer's is the scheduler's own warning.
+    """
+    config = experiment.config
     return (
-        _patience(experiment)
-        + _scheduler_epochs(experiment)
+        advice.patience_warnings(config)
         + _steps_per_epoch(experiment)
         + _groups_not_layers(experiment)
-        + _unused_parameters(experiment)
-        + _ddp_regexes(experiment)
+        + advice.unused_parameter_warnings(config)
+        + advice.ddp_regex_warnings(config, experiment.parameter_names)
     )
+
+
+CHECKS_CALLBACK = "allennlp_stlr.ConfigChecks"
+
+
+def checks_callback_warnings(config: Dict[str, Any]) -> List[str]:
+    """A warning when the trainer has no `stlr_checks` callback to give the warnings above
+    about its settings at training."""
+    for callback in config.get("trainer", {}).get("callbacks") or []:
+        name = callback.get("type") if isinstance(callback, dict) else callback
+        try:
+            served, _ = TrainerCallback.resolve_class_name(name)
+        except ConfigurationError:
+            continue
+        if isinstance(served, type) and issubclass(served, ConfigChecks):
+            return []
+    return [
+        "trainer.callbacks has no stlr_checks callback, so `allennlp train` does not check "
+        "the settings the scheduler cannot see (trainer.patience, the distributed section). "
+        f'Add {{"type": "{CHECKS_CALLBACK}"}} (or "stlr_checks" where the plugin is loaded) '
+        "to trainer.callbacks; stlr.libsonnet's stlr.callbacks() gives it."
+    ]
 
 
 class _Keep(logging.Handler):
@@ -115,7 +86,9 @@ class _Keep(logging.Handler):
         self.kept = kept
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.kept.append(record.getMessage())
+        # An error logged before it is raised: the command reports the error itself.
+        if not getattr(record, checks.RAISED, False):
+            self.kept.append(record.getMessage())
 
 
 @contextlib.contextmanager

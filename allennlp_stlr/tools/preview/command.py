@@ -20,7 +20,11 @@ from allennlp_stlr.tools.errors import (
     reports_configuration_errors,
     usage_error,
 )
-from allennlp_stlr.tools.preview.advice import config_warnings, scheduler_warnings
+from allennlp_stlr.tools.preview.advice import (
+    checks_callback_warnings,
+    config_warnings,
+    scheduler_warnings,
+)
 from allennlp_stlr.tools.config import load_params
 from allennlp_stlr.tools.preview.experiment import NeedsLayerGroups, read_experiment
 from allennlp_stlr.tools.preview.render import format_table, plot, write_csv
@@ -75,7 +79,8 @@ def preview(args: argparse.Namespace) -> None:
     found = fallback_warnings(
         experiment.scheduler.get("type") or "", getattr(args, "include_package", None) or []
     )
-    for warning in dict.fromkeys(found + config_warnings(experiment) + logged):
+    found += config_warnings(experiment) + logged + checks_callback_warnings(experiment.config)
+    for warning in dict.fromkeys(found):
         out.write(f"WARNING: {warning}\n")
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:

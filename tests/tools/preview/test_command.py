@@ -383,11 +383,6 @@ WARNING_CASES = {
         {},
         "remove `trainer.patience`",
     ),
-    "scheduler epochs": (
-        {"trainer": {"learning_rate_scheduler": {"num_epochs": 8}}},
-        {"trainer": {"learning_rate_scheduler": {"num_epochs": 6}}},
-        "Remove `num_epochs` from the scheduler block",
-    ),
     "scheduler epoch length": (
         {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 4}}},
         {"trainer": {"learning_rate_scheduler": {"num_steps_per_epoch": 5}}},
