@@ -13,7 +13,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp_stlr import checks
 
 STATE_FORMAT = "allennlp_stlr.slanted_triangular/2"
-# Written by 0.1.0 before the base rates were saved: the counters only.
+# Written before the base rates were saved: the counters only.
 STATE_FORMAT_WITHOUT_BASES = "allennlp_stlr.slanted_triangular/1"
 # The methods the trainer calls, which the guards stand in for.
 GUARDED_METHODS = ("step_batch", "step", "get_values")

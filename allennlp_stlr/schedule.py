@@ -49,7 +49,7 @@ class Plan:
     epoch longer than configured stretches the plan at every update (`epoch_length`).
     """
 
-    __slots__ = ("pieces", "open_warmup", "valid_through", "_ends")
+    __slots__ = ("pieces", "open_warmup", "valid_through", "_ends", "_last_end")
 
     def __init__(
         self, pieces: Sequence[Piece], open_warmup: bool = False, valid_through: float = math.inf
@@ -58,15 +58,14 @@ class Plan:
         self.open_warmup = open_warmup
         self.valid_through = valid_through
         self._ends = [piece.end for piece in self.pieces]
+        self._last_end = self._ends[-1]
 
     def at(self, updates: int) -> float:
         """The fraction for update number `updates`. The one place where a piece's shape is
         evaluated: a fall of another shape would be a change here."""
-        index = bisect_left(self._ends, updates)
-        if index == len(self.pieces):  # after the last piece
-            last = self.pieces[-1]
-            return open_warmup(updates - last.end) if self.open_warmup else last.end_value
-        start, end, start_value, end_value = self.pieces[index]
+        if updates > self._last_end:
+            return open_warmup(updates - self._last_end) if self.open_warmup else self.pieces[-1].end_value
+        start, end, start_value, end_value = self.pieces[bisect_left(self._ends, updates)]
         if updates <= start:
             return start_value
         # For a triangle's pieces these are the built-in's `step / cut` and
@@ -97,10 +96,9 @@ class Plan:
 
     def _rises_after(self, anchor: int) -> bool:
         """Whether the fraction rises at update `anchor + 1`."""
-        index = bisect_left(self._ends, anchor + 1)
-        if index == len(self.pieces):
+        if anchor + 1 > self._last_end:
             return self.open_warmup
-        piece = self.pieces[index]
+        piece = self.pieces[bisect_left(self._ends, anchor + 1)]
         return piece.end_value > piece.start_value
 
 

@@ -18,7 +18,7 @@ names the schedule's concepts) and applies the learning rates and gradual unfree
 
 Elsewhere: layer groups and their labels (`layers`), the checks (`checks`), the workers'
 agreement on the epoch length (`distributed`), the checkpoint's formats and guards
-(`checkpoint`), the built-in's readable attributes (`builtin_attributes`).
+(`checkpoint`), the built-in's readable attributes (`builtin_compat`).
 """
 import inspect
 import logging
@@ -34,7 +34,7 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 )
 
 from allennlp_stlr import checkpoint, checks, freezing, schedule
-from allennlp_stlr.builtin_attributes import BuiltinAttributes
+from allennlp_stlr.builtin_compat import BuiltinAttributes
 from allennlp_stlr.checkpoint import RequiresPlugin  # noqa: F401  (pickled at this path before)
 from allennlp_stlr.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
