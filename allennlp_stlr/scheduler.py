@@ -35,7 +35,8 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
 
 from allennlp_stlr import checkpoint, checks, freezing, schedule
 from allennlp_stlr.builtin_compat import BuiltinAttributes
-from allennlp_stlr.checkpoint import RequiresPlugin  # noqa: F401  (pickled at this path before)
+# Older checkpoints pickled the guards as `allennlp_stlr.scheduler.RequiresPlugin`.
+from allennlp_stlr.checkpoint import RequiresPlugin  # noqa: F401
 from allennlp_stlr.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
