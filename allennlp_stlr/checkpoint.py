@@ -49,7 +49,9 @@ class Progress(NamedTuple):
     base_lrs: Optional[List[float]]
 
 
-def state_dict(updates: int, epoch_ends: Sequence[int], base_lrs: Sequence[float]) -> Dict[str, Any]:
+def state_dict(
+    updates: int, epoch_ends: Sequence[int], base_lrs: Sequence[float]
+) -> Dict[str, Any]:
     """The current format, with independent copies of the lists, and the guards."""
     state: Dict[str, Any] = {
         "format": STATE_FORMAT,
@@ -73,9 +75,8 @@ def read(state: Dict[str, Any]) -> Progress:
         return Progress(state["updates"], list(state["epoch_ends"]), None)
     if "batch_num_total_epoch_end" in state:
         # The built-in's list starts with a 0 for its constructor's own `step()`.
-        return Progress(
-            max(0, state["last_batch_num_total"]), list(state["batch_num_total_epoch_end"][1:]), None
-        )
+        ends = list(state["batch_num_total_epoch_end"][1:])
+        return Progress(max(0, state["last_batch_num_total"]), ends, None)
     raise ConfigurationError(
         "slanted_triangular: the checkpoint's learning_rate_scheduler state was not "
         f"written by a slanted_triangular scheduler (keys {sorted(state)}). "

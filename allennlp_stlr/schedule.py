@@ -64,7 +64,9 @@ class Plan:
         """The fraction for update number `updates`. The one place where a piece's shape is
         evaluated: a fall of another shape would be a change here."""
         if updates > self._last_end:
-            return open_warmup(updates - self._last_end) if self.open_warmup else self.pieces[-1].end_value
+            if self.open_warmup:
+                return open_warmup(updates - self._last_end)
+            return self.pieces[-1].end_value
         start, end, start_value, end_value = self.pieces[bisect_left(self._ends, updates)]
         if updates <= start:
             return start_value

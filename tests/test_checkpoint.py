@@ -46,11 +46,17 @@ def test_a_checkpoint_pickled_with_the_old_path_of_the_guards_loads_and_continue
 
 
 def test_the_older_format_without_base_rates_continues_with_the_optimizers():
-    state = {"format": checkpoint.STATE_FORMAT_WITHOUT_BASES, "updates": 7, "offset": 3, "epoch_ends": [5]}
+    state = {
+        "format": checkpoint.STATE_FORMAT_WITHOUT_BASES,
+        "updates": 7,
+        "offset": 3,
+        "epoch_ends": [5],
+    }
     assert continued(state) == uninterrupted()[7:]
     # The base rates are the optimizer's, not taken from the state.
     doubled = continued(state, lr=0.2)
-    assert [lrs for lrs, _ in doubled] == [[2 * lr for lr in lrs] for lrs, _ in uninterrupted()[7:]]
+    expected = [[2 * lr for lr in lrs] for lrs, _ in uninterrupted()[7:]]
+    assert [lrs for lrs, _ in doubled] == expected
 
 
 def test_the_builtins_format_continues():
@@ -59,7 +65,8 @@ def test_the_builtins_format_continues():
 
 
 def test_any_other_state_is_a_configuration_error():
-    with pytest.raises(ConfigurationError, match=r"not written by a slanted_triangular scheduler \(keys \['last_epoch'\]\)"):
+    message = r"not written by a slanted_triangular scheduler \(keys \['last_epoch'\]\)"
+    with pytest.raises(ConfigurationError, match=message):
         checkpoint.read({"last_epoch": 3})
 
 

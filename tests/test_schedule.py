@@ -160,7 +160,12 @@ def test_stages_begin_after_updates(stages, after):
         (schedule.Stages(), [], 0, []),
         (schedule.Stages(2, None), [10], None, []),  # still in a frozen epoch
         (schedule.Stages(2, None), [10, 21], 21, []),
-        (schedule.Stages(2, 5), [], 10, [P(0, 1, 0.0, 1.0), P(1, 5, 1.0, 0.0), P(5, 6, 0.0, 1.0), P(6, 10, 1.0, 0.0)]),
+        (
+            schedule.Stages(2, 5),
+            [],
+            10,
+            [P(0, 1, 0.0, 1.0), P(1, 5, 1.0, 0.0), P(5, 6, 0.0, 1.0), P(6, 10, 1.0, 0.0)],
+        ),
     ],
 )
 def test_where_the_main_stage_starts(stages, epoch_ends, main_start, triangles):
