@@ -1,10 +1,24 @@
 """
 `SlantedTriangular`: the AllenNLP `LearningRateScheduler` registered as "slanted_triangular".
 
-The class owns the progress counters (updates applied, where each epoch ended, the base
-rates it scales), asks `allennlp_stlr.schedule` for the fraction of the current update, and
-applies the resulting learning rates and the gradual-unfreezing `requires_grad` flags to the
-optimizer.
+It asks `allennlp_stlr.schedule` for the fraction of each update (that module's docstring
+names the schedule's concepts) and applies the learning rates and gradual unfreezing's
+`requires_grad` flags to the optimizer. Its own concepts, one sentence each:
+
+9. The progress counters are the whole state: the updates applied, the update count at each
+   epoch end, and the base rates they scale; rates, flags and plans follow from them and the
+   config, so a checkpoint holds only them (`allennlp_stlr.checkpoint`).
+10. The trainer's call order: `step_batch` counts update `t` and sets the rates it uses, before
+    it; `step` records an epoch end, and a `step` with no update since the last is no epoch.
+11. When a stage begins (and after a checkpoint is loaded), `requires_grad` is set for the
+    layers that stage trains (`freezing.apply`).
+12. A cache for speed: the `schedule.plan` is kept until an epoch end changes
+    `schedule.plan_key`, or, while the first epoch runs, the update count passes its
+    `valid_through`.
+
+Elsewhere: layer groups and their labels (`layers`), the checks (`checks`), the workers'
+agreement on the epoch length (`distributed`), the checkpoint's formats and guards
+(`checkpoint`), the built-in's readable attributes (`builtin_compat`).
 """
 import inspect
 import logging
@@ -20,7 +34,10 @@ from allennlp.training.learning_rate_schedulers.slanted_triangular import (
     SlantedTriangular as BuiltinSlantedTriangular,
 )
 
-from allennlp_stlr import checks, freezing, schedule
+from allennlp_stlr import checkpoint, checks, freezing, schedule
+from allennlp_stlr.builtin_compat import BuiltinAttributes
+# Older checkpoints pickled the guards as `allennlp_stlr.scheduler.RequiresPlugin`.
+from allennlp_stlr.checkpoint import RequiresPlugin  # noqa: F401
 from allennlp_stlr.layers import label_groups, layers_of
 from allennlp_stlr.distributed import (
     agree_on_steps_per_epoch,
@@ -29,35 +46,8 @@ from allennlp_stlr.distributed import (
 
 logger = logging.getLogger(__name__)
 
-STATE_FORMAT = "allennlp_stlr.slanted_triangular/2"
-_OLD_STATE_FORMAT = "allennlp_stlr.slanted_triangular/1"
 
-
-class RequiresPlugin:
-    """
-    Stands in a checkpoint for the methods of AllenNLP's built-in "slanted_triangular".
-
-    The built-in's `load_state_dict` copies every key of a checkpoint into the instance, so it
-    would silently continue one of ours with its own fresh counters. Our `state_dict` therefore
-    carries this object under the names of the methods the trainer calls (`step_batch`, `step`):
-    copied in, it replaces them and stops the run with a message, before any update is made.
-    Our own `load_state_dict` ignores these keys.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        raise checks.report(ConfigurationError(checks.REQUIRES_PLUGIN_MESSAGE))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, RequiresPlugin)
-
-    def __hash__(self) -> int:
-        return hash(RequiresPlugin)
-
-
-_GUARDED_METHODS = ("step_batch", "step", "get_values")
-
-
-class SlantedTriangular(BuiltinSlantedTriangular):
+class SlantedTriangular(BuiltinAttributes, BuiltinSlantedTriangular):
     """
     Implements the Slanted Triangular Learning Rate schedule (Howard & Ruder, 2018) with
     optional gradual unfreezing and discriminative fine-tuning. The learning rate rises
@@ -264,31 +254,10 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         return scheduler
 
     # ----------------------------------------------------------------- derived values
-    @property
-    def freezing_current(self) -> bool:
-        """Whether some layer group is frozen now (as the built-in's attribute)."""
-        return self._stage_of_next_update() < self.stages.frozen
-
-    @property
-    def is_first_epoch(self) -> bool:
-        """As the built-in's attribute: its constructor's own `step()` clears it with gradual
-        unfreezing, so it is False with gradual unfreezing and True without."""
-        return not self.gradual_unfreezing
-
-    @property
-    def last_batch_num_total(self) -> int:
-        """Updates applied so far (as the built-in's attribute)."""
-        return self._updates
-
-    @property
-    def batch_num_total_epoch_end(self) -> List[int]:
-        """0, then the update count at each epoch end (as the built-in's attribute)."""
-        return [0] + self._epoch_ends
-
     def get_values(self) -> List[float]:
         """The learning rate of each param group for the current update."""
         plan = self._plan
-        if plan is None or (self._updates > plan.holds_through and not self._epoch_ends):
+        if plan is None or (self._updates > plan.valid_through and not self._epoch_ends):
             plan = self._plan = schedule.plan(
                 self._updates,
                 self._epoch_ends,
@@ -335,6 +304,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
             # No update since the last epoch end: `combined` steps a phase right after
             # building it. Not an epoch of ours.
             return
+        stage = self._stage_of_next_update()
         self._epoch_ends.append(self._updates)
         if self._key() != self._plan_key:
             self._plan = None
@@ -348,7 +318,7 @@ class SlantedTriangular(BuiltinSlantedTriangular):
                 self.gradual_unfreezing,
                 self.unfreeze_every_num_updates,
             )
-        if self.stages.begins_after_epoch(len(self._epoch_ends)):
+        if self._stage_of_next_update() != stage:
             self._apply_freezing()
             self._log_groups(f"epoch {len(self._epoch_ends)}")
 
@@ -359,42 +329,22 @@ class SlantedTriangular(BuiltinSlantedTriangular):
         scheduler they are the rates at the start of the phase, which the config does not
         hold and `combined` overwrites when it rebuilds the phase on `--recover`.
         """
-        state: Dict[str, Any] = {
-            "format": STATE_FORMAT,
-            "updates": self._updates,
-            "epoch_ends": list(self._epoch_ends),
-            "base_lrs": list(self._bases),
-        }
-        state.update({name: RequiresPlugin() for name in _GUARDED_METHODS})
-        return state
+        return checkpoint.state_dict(self._updates, self._epoch_ends, self._bases)
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """
         Restore progress from `state_dict()`, or from a checkpoint of AllenNLP's built-in
         scheduler, then re-apply the learning rates and the freezing of the current stage.
         """
-        form = state_dict.get("format")
-        if form == STATE_FORMAT:
-            updates, epoch_ends = state_dict["updates"], list(state_dict["epoch_ends"])
-            self._set_bases(list(state_dict["base_lrs"]))
-        elif form == _OLD_STATE_FORMAT:
-            updates, epoch_ends = state_dict["updates"], list(state_dict["epoch_ends"])
-        elif "batch_num_total_epoch_end" in state_dict:
-            # The built-in's list starts with a 0 for its constructor's own `step()`.
-            updates = max(0, state_dict["last_batch_num_total"])
-            epoch_ends = list(state_dict["batch_num_total_epoch_end"][1:])
-        else:
-            raise checks.report(ConfigurationError(
-                "slanted_triangular: the checkpoint's learning_rate_scheduler state was not "
-                f"written by a slanted_triangular scheduler (keys {sorted(state_dict)}). "
-                "Recover with the scheduler the run was started with, or start a new run."
-            ))
-        self._updates, self._epoch_ends = updates, epoch_ends
+        progress = checkpoint.read(state_dict)
+        if progress.base_lrs is not None:
+            self._set_bases(progress.base_lrs)
+        self._updates, self._epoch_ends = progress.updates, progress.epoch_ends
         self._plan = None
-        self.last_epoch = len(epoch_ends)
+        self.last_epoch = len(self._epoch_ends)
         self._apply_freezing()
         self._apply_rates()
-        self._log_groups(f"resumed after update {updates}")
+        self._log_groups(f"resumed after update {self._updates}")
 
     # ----------------------------------------------------------------- helpers
     def _key(self) -> Tuple[Any, ...]:

@@ -36,7 +36,7 @@ P = schedule.Piece
         (0, 4, 0.0, [P(0, 4, 1.0, 0.0)]),  # cut_frac 0: decay only
         (0, 4, 1.0, [P(0, 4, 0.0, 1.0)]),  # cut_frac 1: warm-up only
         (5, 1, 0.1, [P(5, 6, 0.0, 1.0)]),  # one update: all peak
-        (3, 0, 0.1, []),  # empty
+        (3, 0, 0.1, [P(3, 3, 0.0, 0.0)]),  # no updates: the floor
     ],
 )
 def test_triangle_pieces(start, total, cut_frac, pieces):
@@ -79,24 +79,29 @@ def test_open_warmup(step, expected):
     assert schedule.open_warmup(step) == pytest.approx(expected, abs=1e-12)
 
 
+def standing_at(anchor: int, value: float, rising: bool) -> schedule.Plan:
+    """A plan at `value` at update `anchor`, rising after it or not."""
+    return schedule.Plan([P(anchor, anchor + 1, value, 1.0 if rising else 0.0)])
+
+
 @pytest.mark.parametrize(
-    "anchor, value, past_peak, start, end, cut_frac, pieces",
+    "anchor, value, rising, start, end, cut_frac, pieces",
     [
         # Before the new cut (20): rise to it, then fall.
-        (10, 0.5, False, 0, 200, 0.1, [P(10, 20, 0.5, 1.0), P(20, 200, 1.0, 0.0)]),
+        (10, 0.5, True, 0, 200, 0.1, [P(10, 20, 0.5, 1.0), P(20, 200, 1.0, 0.0)]),
         # The cut (10) has passed at 77.6%: rise at 1/10 per update, 3 updates, not 1.
-        (20, 0.776, False, 0, 100, 0.1, [P(20, 23, 0.776, 1.0), P(23, 100, 1.0, 0.0)]),
+        (20, 0.776, True, 0, 100, 0.1, [P(20, 23, 0.776, 1.0), P(23, 100, 1.0, 0.0)]),
         # A configured 3088 per epoch where the data has 295: 9.6% at update 295; the
         # re-planned cut (295) has passed, so the peak comes 267 updates later, not at 296.
-        (295, 295 / 3088, False, 0, 2950, 0.1, [P(295, 562, 295 / 3088, 1.0), P(562, 2950, 1.0, 0.0)]),
+        (295, 295 / 3088, True, 0, 2950, 0.1, [P(295, 562, 295 / 3088, 1.0), P(562, 2950, 1.0, 0.0)]),
         # Past the peak: straight down to the new end.
-        (30, 0.8, True, 0, 90, 0.1, [P(30, 90, 0.8, 0.0)]),
+        (30, 0.8, False, 0, 90, 0.1, [P(30, 90, 0.8, 0.0)]),
         # The new end has already passed: the floor from here on.
-        (30, 0.8, True, 0, 25, 0.1, [P(30, 30, 0.0, 0.0)]),
+        (30, 0.8, False, 0, 25, 0.1, [P(30, 30, 0.0, 0.0)]),
     ],
 )
-def test_replanned(anchor, value, past_peak, start, end, cut_frac, pieces):
-    assert schedule.replanned(anchor, value, past_peak, start, end, cut_frac) == pieces
+def test_replan(anchor, value, rising, start, end, cut_frac, pieces):
+    assert standing_at(anchor, value, rising).replan(anchor, start, end, cut_frac).pieces == pieces
 
 
 @pytest.mark.parametrize(
@@ -150,30 +155,22 @@ def test_stages_begin_after_updates(stages, after):
 
 
 @pytest.mark.parametrize(
-    "stages, completed, begins",
-    [
-        (schedule.Stages(3, None), [1, 2, 3], True),
-        (schedule.Stages(3, None), [4, 5], False),  # the main stage has begun
-        (schedule.Stages(3, 5), [1, 2], False),  # by updates: never at an epoch end
-        (schedule.Stages(0, None), [1], False),
-    ],
-)
-def test_stages_begin_after_an_epoch(stages, completed, begins):
-    assert [stages.begins_after_epoch(c) for c in completed] == [begins] * len(completed)
-
-
-@pytest.mark.parametrize(
     "stages, epoch_ends, main_start, triangles",
     [
         (schedule.Stages(), [], 0, []),
         (schedule.Stages(2, None), [10], None, []),  # still in a frozen epoch
         (schedule.Stages(2, None), [10, 21], 21, []),
-        (schedule.Stages(2, 5), [], 10, [(0, 5), (5, 5)]),
+        (
+            schedule.Stages(2, 5),
+            [],
+            10,
+            [P(0, 1, 0.0, 1.0), P(1, 5, 1.0, 0.0), P(5, 6, 0.0, 1.0), P(6, 10, 1.0, 0.0)],
+        ),
     ],
 )
 def test_where_the_main_stage_starts(stages, epoch_ends, main_start, triangles):
     assert stages.main_start(epoch_ends) == main_start
-    assert stages.frozen_triangles() == triangles
+    assert stages.frozen_triangles(0.1) == triangles
 
 
 @pytest.mark.parametrize(
@@ -237,16 +234,21 @@ def test_plan_fraction(args, expected):
 
 
 @pytest.mark.parametrize(
-    "plan, peak_at",
+    "plan, rises",
     [
-        (schedule.Plan(schedule.triangle(0, 100, 0.1)), 10),
-        (schedule.Plan(schedule.triangle(0, 100, 0.0)), -math.inf),  # decay only
-        (schedule.Plan([], open_from=5, cut_frac=0.1), math.inf),  # the open warm-up
-        (schedule.Plan([], open_from=5, cut_frac=0.0), -math.inf),  # held at the peak
+        (schedule.Plan(schedule.triangle(0, 100, 0.1)), True),  # before its peak at 10
+        (schedule.Plan(schedule.triangle(0, 6, 0.1)), False),  # past its peak at 1
+        (schedule.Plan(schedule.triangle(0, 100, 0.0)), False),  # decay only
+        (schedule.Plan([P(0, 0, 0.0, 0.0)], open_warmup=True), True),  # the open warm-up
+        (schedule.Plan([P(0, 0, 0.0, 1.0)]), False),  # held at the peak (cut_frac 0)
     ],
 )
-def test_a_plan_knows_its_peak(plan, peak_at):
-    assert plan.peak_at == peak_at
+def test_a_replan_rises_only_from_a_plan_that_has_not_peaked(plan, rises):
+    replanned = plan.replan(5, 0, 200, 0.1)
+    value = plan.at(5)
+    assert replanned.at(5) == value
+    assert (replanned.at(6) > value) is rises
+    assert replanned.at(200) == 0.0
 
 
 def test_schedule_module_needs_neither_torch_nor_allennlp():

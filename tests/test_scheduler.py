@@ -402,3 +402,22 @@ def test_configured_length_the_data_does_not_match_warns_and_replans_without_a_j
     assert max(steps[294:]) < 1.1
     assert rates.index(max(rates)) == 561
     assert rates[-1] == pytest.approx(0.1 / 32)
+
+
+def test_boolq_config_the_builtin_jumps_ours_rises_no_faster_than_the_warmup():
+    # allennlp-models' BoolQ config in full: 10 epochs of 3088 updates, cut_frac 0.06; the
+    # data gives 295. Both follow the configured plan for the first epoch.
+    config = dict(num_epochs=10, num_steps_per_epoch=3088, cut_frac=0.06)
+    rises = {}
+    for name, make in (("ours", lambda o: build(o, **config)), ("built-in", lambda o: Builtin(o, **config))):
+        optimizer, params = layered_optimizer(1, lr=1.0)  # rates in units of the peak
+        rates = [lr[0] for lr, _ in flags_per_parameter(make(optimizer), optimizer, params, [295] * 10)]
+        rises[name] = [b - a for a, b in zip(rates, rates[1:])]
+    # The built-in re-plans at update 296 and jumps from 15.9% of the way to 95.7% of it.
+    assert max(rises["built-in"]) == pytest.approx(0.7729, abs=1e-4)
+    assert rises["built-in"].index(max(rises["built-in"])) + 2 == 296
+    # Ours rises at most at the slope of the re-planned triangle's warm-up (cut = 177 of
+    # 2950 updates): 1/177 of the way per update, 0.0055 of the peak.
+    warmup_slope = (1 / 177) * (1 - 1 / 32)
+    assert max(rises["ours"]) <= warmup_slope * (1 + 1e-9)
+    assert max(rises["ours"]) == pytest.approx(0.005466, abs=1e-6)

@@ -1,9 +1,10 @@
 """
-The scheduler works out the schedule's `Plan` once per epoch and reuses it for every update
-until the next epoch end. These tests check that this gives, update by update and float for
-float, what the pure `schedule.fraction` and `schedule.rate` give from the counters, whatever
-the epochs' lengths (also a first epoch longer than configured, and unknown lengths), with
-gradual unfreezing, and across a `state_dict` round trip into a fresh scheduler.
+The scheduler keeps the schedule's `Plan` across updates, and across epoch ends that leave
+`schedule.plan_key` as it was, instead of planning at every update. These tests check that
+this gives, update by update and float for float, the rates of a plan made afresh from the
+counters at that update (`schedule.plan`, then `tests.helpers.rates`), whatever the epochs'
+lengths (also a first epoch longer than configured, and unknown lengths), with gradual
+unfreezing, and across a `state_dict` round trip into a fresh scheduler.
 """
 import itertools
 from typing import List, Optional

@@ -57,7 +57,8 @@ def test_replanned_rise_never_outpaces_a_warmup_and_ends_on_the_floor(
 ) -> None:
     anchor = data.draw(st.integers(1, total - 1), label="anchor")
     value = data.draw(st.floats(0, 1), label="value")
-    plan = schedule.Plan(schedule.replanned(anchor, value, past_peak, 0, total, cut_frac))
+    before = schedule.Plan([schedule.Piece(anchor, anchor + 1, value, 0.0 if past_peak else 1.0)])
+    plan = before.replan(anchor, 0, total, cut_frac)
     values = [plan.at(t) for t in range(anchor, total + 1)]
     peak = values.index(max(values))
     assert values[0] == value
