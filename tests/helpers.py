@@ -1,7 +1,7 @@
 """
-What several test modules build: the repository root, real `allennlp train` runs and their
-`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, a tiny LSTM language model,
-and optimizers and schedulers built from `Params` the way AllenNLP builds them.
+What several test modules build: the repository root, real `allennlp train` runs (killed
+ones too) and their `stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, and
+optimizers and schedulers built from `Params` the way AllenNLP builds them.
 """
 import json
 import os
@@ -38,25 +38,31 @@ def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.Comp
     )
 
 
-def tiny_language_model(folder: Path) -> Path:
-    """A language model of the ULMFiT LSTM benchmark's shape, trained one epoch on the
-    fixture sentences under `folder`; its serialization directory (`ULMFIT_LM`)."""
-    from benchmarks import lstm_lm, prepare_data
-
-    rows = prepare_data.read_jsonl(ROOT / "fixtures" / "data" / "train.jsonl")
-    texts = [row["text"] for row in rows]
-    lstm_lm.train(folder, texts, [], None, epochs=1, held_out=10, num_samples=16)
-    return folder / "model"
-
-
-def trace_lines(path: Path) -> List[Dict[str, Any]]:
-    """Every line of a `stlr_trace.jsonl`, in order, repeats included."""
+def read_lines(path: Path) -> List[Dict[str, Any]]:
+    """Every line of a JSON-lines file (a `stlr_trace`, a parameter digest), in order,
+    repeats included."""
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def read_trace(path: Path) -> Dict[int, Dict[str, Any]]:
     """The `stlr_trace` lines by update; after a recover the last line for an update wins."""
-    return {line["update"]: line for line in trace_lines(path)}
+    return {line["update"]: line for line in read_lines(path)}
+
+
+def full_trace(run: Path, updates: int) -> Dict[int, Dict[str, Any]]:
+    """The `stlr_trace` of the run in `run` by update, which must hold updates 1..`updates`."""
+    trace = read_trace(run / "stlr_trace.jsonl")
+    assert sorted(trace) == list(range(1, updates + 1))
+    return trace
+
+
+def killed_at(config: Path, folder: Path, update: int, **callback: Any) -> Path:
+    """`config` with the `sigkill_at_update` callback (tests/fault_injection.py) added, which
+    kills training after `update`; written to `folder/killed.jsonnet`."""
+    kill = json.dumps({"type": "sigkill_at_update", "update": update, **callback})
+    path = folder / "killed.jsonnet"
+    path.write_text(f"(import '{config}') + {{ trainer+: {{ callbacks+: [{kill}] }} }}")
+    return path
 
 
 def schedule_of(trace: Dict[int, Dict[str, Any]]) -> Dict[int, Tuple[List[float], List[bool]]]:

@@ -10,7 +10,8 @@ Conventions for configs (so that this test covers new ones without changes):
   the local all-MiniLM-L6-v2 folder of `benchmarks.local_model`; a RoBERTa from
   `std.extVar('STLR_ROBERTA')`, a stand-in with roberta-large's names and 24 layers;
 - a pretrained LSTM language model from `std.extVar('ULMFIT_LM')`, which the test sets to
-  a tiny one of the ULMFiT LSTM benchmark's shape (`tests.helpers.tiny_language_model`).
+  a tiny one of the ULMFiT LSTM benchmark's shape
+  (`tests.benchmarks.helpers.tiny_language_model`).
 
 The ULMFiT LSTM classifier, the config to copy for an LSTM, also goes through `stlr-preview`
 and `stlr-groups` as a user would run them.
@@ -38,7 +39,8 @@ import allennlp_stlr
 from allennlp_stlr import __main__ as entry
 from benchmarks import local_model
 from tests import probes  # noqa: F401  (test-only callbacks of fixtures/recover_*.jsonnet)
-from tests.helpers import ROOT, save_tiny_roberta, tiny_language_model
+from tests.benchmarks.helpers import tiny_language_model
+from tests.helpers import ROOT, save_tiny_roberta
 
 TRAIN = ROOT / "fixtures" / "data" / "train.jsonl"
 DEV = ROOT / "fixtures" / "data" / "dev.jsonl"

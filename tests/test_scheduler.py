@@ -2,7 +2,7 @@
 import logging
 import math
 import random
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
 import torch
@@ -151,18 +151,25 @@ def test_edge_values(config, expected):
     assert [lr[0] for lr, _ in seen] == pytest.approx(expected, rel=1e-12)
 
 
-def constant_then_stlr(optimizer: torch.optim.Optimizer) -> LearningRateScheduler:
-    """AllenNLP's `combined`: one constant epoch, then two of slanted_triangular."""
+def combined(
+    optimizer: torch.optim.Optimizer, num_steps_per_epoch: int, *phases: Tuple[int, Dict[str, Any]]
+) -> LearningRateScheduler:
+    """AllenNLP's `combined` scheduler of `(epochs, scheduler config)` phases, from `Params`."""
     return LearningRateScheduler.from_params(
         optimizer=optimizer,
         params=Params(
             {
                 "type": "combined",
-                "num_steps_per_epoch": 10,
-                "schedulers": [[1, {"type": "constant"}], [2, {"type": "slanted_triangular"}]],
+                "num_steps_per_epoch": num_steps_per_epoch,
+                "schedulers": [list(phase) for phase in phases],
             }
         ),
     )
+
+
+def constant_then_stlr(optimizer: torch.optim.Optimizer) -> LearningRateScheduler:
+    """AllenNLP's `combined`: one constant epoch, then two of slanted_triangular."""
+    return combined(optimizer, 10, (1, {"type": "constant"}), (2, {"type": "slanted_triangular"}))
 
 
 def test_later_phase_of_combined_scheduler():
@@ -320,20 +327,13 @@ def _roundtrip(state):
 
 def ulmfit_then_plain(optimizer: torch.optim.Optimizer) -> LearningRateScheduler:
     """`combined`: 3 epochs of gradual unfreezing and discriminative rates, then 2 plain."""
-    return LearningRateScheduler.from_params(
-        optimizer=optimizer,
-        params=Params(
-            {
-                "type": "combined",
-                "num_steps_per_epoch": 4,
-                "schedulers": [
-                    [3, {"type": "slanted_triangular", "gradual_unfreezing": True,
-                         "discriminative_fine_tuning": True, "decay_factor": 0.5}],
-                    [2, {"type": "slanted_triangular"}],
-                ],
-            }
-        ),
-    )
+    ulmfit = {
+        "type": "slanted_triangular",
+        "gradual_unfreezing": True,
+        "discriminative_fine_tuning": True,
+        "decay_factor": 0.5,
+    }
+    return combined(optimizer, 4, (3, ulmfit), (2, {"type": "slanted_triangular"}))
 
 
 def test_combined_resumes_exactly_from_every_update_and_unfreezes_in_a_plain_phase():

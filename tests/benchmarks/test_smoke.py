@@ -18,16 +18,13 @@ from allennlp.common.checks import ConfigurationError
 from benchmarks import ablation, overhead, prepare_data, recipes, train_overhead
 from benchmarks.intervals import paired_differences, t_interval
 from benchmarks.runs import duration_seconds, run_tasks
+from tests.helpers import read_lines
 
 README = Path(__file__).resolve().parents[2] / "benchmarks" / "README.md"
 PEAK = 1e-4
 # all-MiniLM-L6-v2's parameters per layer group: embeddings, 6 layers, the head (classifier
 # and the unused pooler), and AllenNLP's empty default group.
 GROUP_PARAMETERS = [11918592] + [1774464] * 6 + [148610, 0]
-
-
-def read_jsonl(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 # ---------------------------------------------------------------- data preparation
@@ -39,7 +36,7 @@ def test_prepare_data_writes_disjoint_balanced_sets(
     source: str, sizes: tuple, tmp_path: Path
 ) -> None:
     paths = prepare_data.prepare(source, sizes, 2018, tmp_path / "a")
-    sets = {name: read_jsonl(path) for name, path in paths.items()}
+    sets = {name: read_lines(path) for name, path in paths.items()}
     assert {name: len(rows) for name, rows in sets.items()} == dict(
         zip(("train", "dev", "test"), sizes)
     )
@@ -299,7 +296,7 @@ def test_each_recipe_trains_on_a_tiny_slice(
         assert not list(work.glob("*.th")) and not (work / "model.tar.gz").exists()
     unrepeated = len(seeds_of(recipe))
     assert not (tiny_benchmark / "runs" / "rt" / recipe / f"{run}_seed{unrepeated}.json").exists()
-    trace = read_jsonl(work / "stlr_trace.jsonl")
+    trace = read_lines(work / "stlr_trace.jsonl")
     assert [line["update"] for line in trace] == list(range(1, 10))
     if recipe != "stlr_gradual":
         assert result["frozen_update_share"] == 0.0
@@ -393,7 +390,7 @@ def test_earlier_ablation_harness_end_to_end(tmp_path: Path) -> None:
     result = json.loads((out / "runs" / "ulmfit" / f"lr{PEAK:g}_seed0.json").read_text())
     assert len(result["dev_accuracy_per_epoch"]) == 8
     # ULMFiT by epochs: epoch e trains the top e + 1 of the 8 layer groups.
-    trace = read_jsonl(out / "runs/ulmfit/lr0.0001_seed0/stlr_trace.jsonl")
+    trace = read_lines(out / "runs/ulmfit/lr0.0001_seed0/stlr_trace.jsonl")
     for line in trace:
         assert line["trainable"] == [g >= 7 - line["epoch"] for g in range(8)] + [True]
     assert "| ulmfit | 0.0001" in (out / "summary.md").read_text()

@@ -13,7 +13,7 @@ import copy
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 import torch
@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.distributed import FIND_UNUSED_HINT
-from tests.helpers import ALLENNLP, RESUME_CONFIG, ROOT, Tiny
+from tests.helpers import RESUME_CONFIG, ROOT, Tiny, allennlp_train, read_lines
 
 INSTANCES, BATCH_SIZE, EPOCHS = 81, 8, 4
 UPDATES_PER_EPOCH = (INSTANCES // 2) // BATCH_SIZE  # 40 instances: 5 batches
@@ -51,17 +51,9 @@ def two_worker_run(
     }
     if scheduler:
         overrides.update({f"trainer.learning_rate_scheduler.{k}": v for k, v in scheduler.items()})
-    return subprocess.run(
-        [ALLENNLP, "train", str(RESUME_CONFIG), "-s", str(tmp_path / "run")]
-        + ["-o", json.dumps(overrides)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return allennlp_train(
+        str(RESUME_CONFIG), "-s", str(tmp_path / "run"), "-o", json.dumps(overrides)
     )
-
-
-def read_lines(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.allennlp_train

@@ -22,7 +22,6 @@ Kill points: update 17 (phase 1, second freezing epoch; resumed from update 14),
 first update of phase 2; resumed from the epoch-end checkpoint at the phase boundary, 30)
 and 37 (mid-phase 2; resumed from 34).
 """
-import json
 import signal
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
@@ -31,7 +30,9 @@ import pytest
 import torch
 
 from tests.probes import digest
-from tests.helpers import ROOT, allennlp_train, read_trace, schedule_of
+from tests.helpers import (
+    ROOT, allennlp_train, full_trace, killed_at, read_lines, read_trace, schedule_of,
+)
 
 CONFIGS = {
     "ulmfit": ROOT / "fixtures" / "recover_combined_ulmfit.jsonnet",
@@ -51,10 +52,6 @@ KILLS: List[Tuple[str, int, str, int]] = [
 ]
 
 
-def read_lines(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """The serialization folder of each config's uninterrupted run, trained once."""
@@ -67,7 +64,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
                 str(CONFIGS[name]), "-s", str(run), *PLUGINS, OMP_NUM_THREADS="1"
             )
             assert done.returncode == 0, done.stderr[-3000:]
-            assert sorted(read_trace(run / "stlr_trace.jsonl")) == list(range(1, UPDATES + 1))
+            full_trace(run, UPDATES)
             runs[name] = run
         return runs[name]
 
@@ -171,13 +168,8 @@ def test_sigkill_then_recover_gives_the_uninterrupted_schedule(
     checkpoint: str,
     resumed_after: int,
 ) -> None:
-    config = tmp_path / "killed.jsonnet"
-    config.write_text(
-        f"(import '{CONFIGS[name]}') + {{ trainer+: {{ callbacks+: "
-        f"[{{ type: 'sigkill_at_update', update: {kill_at} }}] }} }}"
-    )
     run = tmp_path / "run"
-    args = [str(config), "-s", str(run), *PLUGINS]
+    args = [str(killed_at(CONFIGS[name], tmp_path, kill_at)), "-s", str(run), *PLUGINS]
 
     killed = allennlp_train(*args, OMP_NUM_THREADS="1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]

@@ -15,7 +15,6 @@ from 12. The schedule must not follow that count.
 The traces are therefore compared by (epoch, batch in epoch), which both workers agree on;
 their `update` field is the trainer's count, shifted on worker 0 after the recover.
 """
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
-from tests.helpers import ALLENNLP, ROOT
+from tests.helpers import ALLENNLP, ROOT, killed_at, read_lines
 
 CONFIG = ROOT / "fixtures" / "recover_distributed.jsonnet"
 UPDATES_PER_EPOCH, EPOCHS = 5, 4
@@ -89,10 +88,6 @@ def distributed_train(*args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def read_lines(path: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def schedule_by_batch(lines: List[Dict[str, Any]]) -> Schedule:
     """Lines of `stlr_trace` by (epoch, batch); after a recover the last line wins."""
     return {(line["epoch"], line["batch"]): (line["lr"], line["trainable"]) for line in lines}
@@ -135,13 +130,8 @@ class Recovered:
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory: pytest.TempPathFactory) -> Recovered:
     folder = tmp_path_factory.mktemp("killed")
-    config = folder / "killed.jsonnet"
-    config.write_text(
-        f"(import '{CONFIG}') + {{ trainer+: {{ callbacks+: [{{ type: 'sigkill_at_update', "
-        f"update: {KILL_AT}, rank: {KILLED_RANK} }}] }} }}"
-    )
     run = folder / "run"
-    args = [str(config), "-s", str(run), *PLUGINS]
+    args = [str(killed_at(CONFIG, folder, KILL_AT, rank=KILLED_RANK)), "-s", str(run), *PLUGINS]
     killed = distributed_train(*args)
     lines_before = {rank: len(trace(run, rank)) for rank in (0, 1)}
     states_before = sorted(p.name for p in run.glob("training_state_*.th"))

@@ -35,6 +35,9 @@ from tests.helpers import (
     TINY_OPTIMIZER,
     Tiny,
     allennlp_train,
+    full_trace,
+    killed_at,
+    read_lines,
     read_trace,
     schedule_of,
 )
@@ -231,21 +234,15 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[st
     run = tmp_path_factory.mktemp("uninterrupted") / "run"
     done = allennlp_train(str(RESUME_CONFIG), "-s", str(run))
     assert done.returncode == 0, done.stderr[-3000:]
-    trace = read_trace(run / "stlr_trace.jsonl")
-    assert sorted(trace) == list(range(1, UPDATES_PER_EPOCH * EPOCHS + 1))
-    return trace
+    return full_trace(run, UPDATES_PER_EPOCH * EPOCHS)
 
 
 @pytest.mark.allennlp_train
 def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
     tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
 ) -> None:
-    config = tmp_path / "killed.jsonnet"
-    config.write_text(
-        f"(import '{RESUME_CONFIG}') + {{ trainer+: {{ callbacks+: "
-        f"[{{ type: 'sigkill_at_update', update: {KILL_AT} }}] }} }}"
-    )
     run = tmp_path / "run"
+    config = killed_at(RESUME_CONFIG, tmp_path, KILL_AT)
     args = [str(config), "-s", str(run), "--include-package", "tests.fault_injection"]
 
     killed = allennlp_train(*args)
@@ -256,15 +253,15 @@ def test_sigkill_mid_epoch_then_recover_gives_the_uninterrupted_schedule(
 
     recovered = allennlp_train(*args, "--recover")
     assert recovered.returncode == 0, recovered.stderr[-3000:]
-    lines = (run / "stlr_trace.jsonl").read_text().splitlines()
-    after = [json.loads(line) for line in lines[KILL_AT:]]
+    lines = read_lines(run / "stlr_trace.jsonl")
+    after = lines[KILL_AT:]
     # Training went on from the mid-epoch checkpoint, redoing updates 15-17.
     assert [line["update"] for line in after] == list(
         range(RESUMED_AFTER + 1, UPDATES_PER_EPOCH * EPOCHS + 1)
     )
     # The continued run's lines say so; the killed run's do not.
     assert {line.get("resumed_after") for line in after} == {RESUMED_AFTER}
-    assert not any("resumed_after" in json.loads(line) for line in lines[:KILL_AT])
+    assert not any("resumed_after" in line for line in lines[:KILL_AT])
     assert after[0]["epoch"] == 1 and after[0]["trainable"] == [False, True, True, True]
     assert schedule_of(read_trace(run / "stlr_trace.jsonl")) == schedule_of(uninterrupted)
 

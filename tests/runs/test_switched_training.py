@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 import pytest
 import torch
 
-from tests.helpers import allennlp_train, save_tiny_roberta, trace_lines
+from tests.helpers import allennlp_train, save_tiny_roberta, read_lines
 from tests.test_switching import CONFIG
 
 LAYERS = 8  # embeddings, 6 x 4 transformer layers, the head; two groups each
@@ -30,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     assert done.returncode == 0, done.stderr[-3000:]
     # The last checkpoint: `training_state_e{completed epochs}_b0.th`.
     state = torch.load(out / f"training_state_e{EPOCHS}_b0.th", map_location="cpu")
-    return {"trace": trace_lines(out / "stlr_trace.jsonl"), "optimizer": state["optimizer"]}
+    return {"trace": read_lines(out / "stlr_trace.jsonl"), "optimizer": state["optimizer"]}
 
 
 @pytest.mark.allennlp_train

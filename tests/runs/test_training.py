@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from tests.helpers import ROOT, allennlp_train, trace_lines
+from tests.helpers import ROOT, allennlp_train, read_lines
 
 pytestmark = pytest.mark.allennlp_train
 
@@ -47,14 +47,28 @@ def stlr(t: int, total: int, cut_frac: float, ratio: float) -> float:
     return (1 + p * (ratio - 1)) / ratio
 
 
+# Where the settings of a Case that a run may override are in the config.
+SETTINGS = {
+    "lr": "trainer.optimizer.lr",
+    "num_epochs": "trainer.num_epochs",
+    "accumulation": "trainer.num_gradient_accumulation_steps",
+    "cut_frac": "trainer.learning_rate_scheduler.cut_frac",
+    "ratio": "trainer.learning_rate_scheduler.ratio",
+    "decay_factor": "trainer.learning_rate_scheduler.decay_factor",
+}
+
+
 @dataclass
 class Case:
     """A fixture run and the schedule settings it must follow."""
 
     name: str
     config: str
-    overrides: Dict[str, Any] = field(default_factory=dict)
-    # What the run's settings are (after overrides), for the reference schedule.
+    # Settings (of SETTINGS) the run overrides in its config: the case takes them too.
+    override: Dict[str, Any] = field(default_factory=dict)
+    # Other overrides, by AllenNLP's dotted key.
+    more_overrides: Dict[str, Any] = field(default_factory=dict)
+    # What the run's settings are (the config's, unless overridden), for the reference schedule.
     lr: float = 0.01
     num_epochs: int = 6
     batch_size: int = 16
@@ -68,6 +82,15 @@ class Case:
     # As shipped, the last epoch's training loss is at most this fraction of the first
     # epoch's (None: hyperparameters overridden, not checked).
     max_loss_ratio: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.override.items():
+            setattr(self, name, value)
+
+    @property
+    def overrides(self) -> Dict[str, Any]:
+        """The run's `-o` overrides."""
+        return {**{SETTINGS[k]: v for k, v in self.override.items()}, **self.more_overrides}
 
     @property
     def updates_per_epoch(self) -> int:
@@ -132,14 +155,7 @@ CASES = [
     Case(
         "short_triangle_float_ratio",
         "fixtures/experiment.jsonnet",
-        overrides={
-            "trainer.num_epochs": 1,
-            "trainer.learning_rate_scheduler.cut_frac": 0.05,
-            "trainer.learning_rate_scheduler.ratio": 7.5,
-        },
-        num_epochs=1,
-        cut_frac=0.05,
-        ratio=7.5,
+        override={"num_epochs": 1, "cut_frac": 0.05, "ratio": 7.5},
     ),
     # Gradient accumulation: 20 batches per epoch in groups of 3 are 7 updates. The
     # unfreezing epochs' triangles have int(7 * 0.1) == 0 warm-up updates in the
@@ -148,40 +164,25 @@ CASES = [
     Case(
         "ulmfit_accumulation_short_triangles",
         **ULMFIT,
-        overrides={
-            "trainer.num_epochs": 4,
-            "trainer.num_gradient_accumulation_steps": 3,
-            "trainer.optimizer.lr": 0.02,
-            "trainer.learning_rate_scheduler.cut_frac": 0.1,
-            "trainer.learning_rate_scheduler.ratio": 4.5,
-            "trainer.learning_rate_scheduler.decay_factor": 0.5,
+        override={
+            "num_epochs": 4, "accumulation": 3, "lr": 0.02,
+            "cut_frac": 0.1, "ratio": 4.5, "decay_factor": 0.5,
         },
-        lr=0.02,
-        num_epochs=4,
         batch_size=8,
-        accumulation=3,
-        cut_frac=0.1,
-        ratio=4.5,
-        decay_factor=0.5,
     ),
     # Discriminative fine-tuning alone: the unmatched parameters stay in AllenNLP's
     # default group, which is then the top layer group at the full rate.
     Case(
         "discriminative_default_group_on_top",
         "fixtures/experiment.jsonnet",
-        overrides={
-            "trainer.num_epochs": 3,
+        override={"num_epochs": 3, "decay_factor": 0.25, "cut_frac": 0.3},
+        more_overrides={
             "trainer.optimizer.parameter_groups": [
                 [["^(module\\.)?_text_field_embedder"], {}],
                 [["^(module\\.)?_seq2vec_encoder"], {}],
             ],
             "trainer.learning_rate_scheduler.discriminative_fine_tuning": True,
-            "trainer.learning_rate_scheduler.decay_factor": 0.25,
-            "trainer.learning_rate_scheduler.cut_frac": 0.3,
         },
-        num_epochs=3,
-        cut_frac=0.3,
-        decay_factor=0.25,
         layer_groups=3,
         optimizer_groups=3,
     ),
@@ -193,7 +194,7 @@ Run = Tuple[Case, Path]  # a case and the serialization directory of its trainin
 
 def read_trace(serialization_dir: Path) -> List[Dict[str, Any]]:
     """Every line of the run's trace, repeats included (a run without recover has none)."""
-    return trace_lines(serialization_dir / "stlr_trace.jsonl")
+    return read_lines(serialization_dir / "stlr_trace.jsonl")
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])

@@ -25,7 +25,7 @@ from typing import Any, Dict, List
 import pytest
 from allennlp.common import Params
 
-from tests.helpers import RESUME_CONFIG, ROOT, allennlp_train
+from tests.helpers import RESUME_CONFIG, ROOT, allennlp_train, read_lines
 
 DATA = ROOT / "fixtures" / "data"
 PLUGINS = ["--include-package", "tests.fault_injection", "--include-package", "tests.probes"]
@@ -42,7 +42,7 @@ def absolute_paths(params: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def records(run: Path) -> List[Dict[str, Any]]:
-    return [json.loads(line) for line in (run / "scheduler_record.jsonl").read_text().splitlines()]
+    return read_lines(run / "scheduler_record.jsonl")
 
 
 def plugin_free_folder(tmp_path: Path) -> Path:

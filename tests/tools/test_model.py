@@ -22,6 +22,14 @@ from tests.helpers import ROOT
 CONFIG = "fixtures/experiment.jsonnet"
 
 
+@pytest.fixture(autouse=True)
+def in_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the root, as `allennlp train` runs there (the config's data paths are relative to
+    it), with its plugins loaded."""
+    monkeypatch.chdir(ROOT)
+    import_plugins()
+
+
 def params_of(overrides: Dict[str, Any]) -> Params:
     return Params.from_file(str(ROOT / CONFIG), params_overrides=overrides)
 
@@ -46,10 +54,8 @@ def tokens(vocabulary: Any) -> List[str]:
     ],
 )
 def test_same_model_and_vocabulary_as_allennlp_train(
-    overrides: Dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    overrides: Dict[str, Any], tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(ROOT)
-    import_plugins()
     params = params_of(overrides)
     before = params.as_dict(quiet=True)
     model, loader = build_model(params)
@@ -86,10 +92,8 @@ def counted(files: List[str], min_count: int) -> Set[str]:
     ],
 )
 def test_vocabulary_counts_only_the_datasets_it_is_told_to(
-    datasets: Optional[List[str]], files: List[str], monkeypatch: pytest.MonkeyPatch
+    datasets: Optional[List[str]], files: List[str]
 ) -> None:
-    monkeypatch.chdir(ROOT)
-    import_plugins()
     overrides: Dict[str, Any] = {"vocabulary": {"min_count": {"tokens": 10}}}
     if datasets is not None:
         overrides["datasets_for_vocab_creation"] = datasets
@@ -111,10 +115,8 @@ def test_vocabulary_counts_only_the_datasets_it_is_told_to(
     ],
 )
 def test_bad_experiments_are_configuration_errors(
-    overrides: Dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+    overrides: Dict[str, Any], message: str
 ) -> None:
-    monkeypatch.chdir(ROOT)
-    import_plugins()
     params = params_of(overrides)
     if overrides.get("train_data_path", "") is None:
         params.pop("train_data_path")

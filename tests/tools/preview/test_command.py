@@ -6,12 +6,13 @@ warning fires exactly when it should, and configuration mistakes read as message
 """
 import copy
 import csv
+import functools
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import _jsonnet
 import pytest
@@ -27,10 +28,9 @@ from allennlp_stlr.checks import empty_group_message
 from allennlp_stlr.tools.preview.experiment import NeedsLayerGroups, group_labels, read_experiment
 from allennlp_stlr.tools.preview.render import format_table
 from allennlp_stlr.tools.preview.simulate import Preview, simulate
-from tests.helpers import ROOT
+from tests.helpers import ALLENNLP, ROOT, allennlp_train, read_lines
 
 CONFIG = "fixtures/experiment.jsonnet"
-ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 
 # Gradual unfreezing and discriminative fine-tuning over named groups, one of which matches
 # nothing (it still takes an epoch to unfreeze), one with its own lr, and gradient
@@ -123,37 +123,23 @@ def load(*overrides: Dict[str, Any]) -> Any:
     return load_params(str(ROOT / CONFIG), json.dumps(merged(*overrides)))
 
 
-def train(tmp_path_factory: Any, name: str, overrides: Dict[str, Any]) -> Dict[str, Any]:
-    out = tmp_path_factory.mktemp(name) / "run"
-    done = subprocess.run(
-        [ALLENNLP, "train", CONFIG, "-s", str(out), "-o", json.dumps(merged(overrides))],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = (out / "stlr_trace.jsonl").read_text().splitlines()
-    return {"trace": [json.loads(line) for line in lines], "log": (out / "out.log").read_text()}
+# The runs the preview is compared with, by name.
+RUNS = {"ulmfit": ULMFIT, "lazy": LAZY, "by_updates": BY_UPDATES, "misconfigured": MISCONFIGURED}
 
 
 @pytest.fixture(scope="module")
-def ulmfit_run(tmp_path_factory: Any) -> Dict[str, Any]:
-    return train(tmp_path_factory, "ulmfit", ULMFIT)
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Dict[str, Any]]:
+    """`trained(name)`: the trace and log of the run `RUNS[name]`, trained once, when a test
+    first asks for it."""
 
+    @functools.lru_cache(maxsize=None)
+    def run_of(name: str) -> Dict[str, Any]:
+        out = tmp_path_factory.mktemp(name) / "run"
+        done = allennlp_train(CONFIG, "-s", str(out), "-o", json.dumps(merged(RUNS[name])))
+        assert done.returncode == 0, done.stderr[-3000:]
+        return {"trace": read_lines(out / "stlr_trace.jsonl"), "log": (out / "out.log").read_text()}
 
-@pytest.fixture(scope="module")
-def lazy_run(tmp_path_factory: Any) -> Dict[str, Any]:
-    return train(tmp_path_factory, "lazy", LAZY)
-
-
-@pytest.fixture(scope="module")
-def by_updates_run(tmp_path_factory: Any) -> Dict[str, Any]:
-    return train(tmp_path_factory, "by_updates", BY_UPDATES)
-
-
-@pytest.fixture(scope="module")
-def misconfigured_run(tmp_path_factory: Any) -> Dict[str, Any]:
-    return train(tmp_path_factory, "misconfigured", MISCONFIGURED)
+    return run_of
 
 
 def assert_matches_trace(result: Preview, trace: List[Dict[str, Any]]) -> None:
@@ -180,11 +166,13 @@ def run_main(capsys: pytest.CaptureFixture, *argv: str) -> Dict[str, Any]:
 
 # ----------------------------------------------------------------------------- vs training
 @pytest.mark.allennlp_train
-def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[str, Any]) -> None:
+def test_in_process_preview_equals_training_with_layer_groups(
+    trained: Callable[[str], Dict[str, Any]]
+) -> None:
     result = simulate(read_experiment(load(ULMFIT)))
     assert result.experiment.updates_per_epoch == 5  # ceil(ceil(160 / 12) / 3)
     assert len(result.lr) == 30
-    assert_matches_trace(result, ulmfit_run["trace"])
+    assert_matches_trace(result, trained("ulmfit")["trace"])
     names = [group.name for group in result.experiment.groups]
     assert names == ["embedder", "empty", "encoder", "feedforward", "head", None]
     counts = [group.num_parameters for group in result.experiment.groups]
@@ -195,9 +183,9 @@ def test_in_process_preview_equals_training_with_layer_groups(ulmfit_run: Dict[s
 
 
 @pytest.mark.allennlp_train
-def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
+def test_training_log_names_each_group(trained: Callable[[str], Dict[str, Any]]) -> None:
     groups = read_experiment(load(ULMFIT)).groups
-    log = ulmfit_run["log"]
+    log = trained("ulmfit")["log"]
     start = log.index("slanted_triangular layer groups (start):")
     table = log[start:].split("\n")[2 : 2 + len(groups)]
     for index, (line, group, label) in enumerate(zip(table, groups, group_labels(groups))):
@@ -210,18 +198,22 @@ def test_training_log_names_each_group(ulmfit_run: Dict[str, Any]) -> None:
 
 
 @pytest.mark.allennlp_train
-def test_preview_of_a_loader_without_length_equals_training(lazy_run: Dict[str, Any]) -> None:
+def test_preview_of_a_loader_without_length_equals_training(
+    trained: Callable[[str], Dict[str, Any]]
+) -> None:
     experiment = read_experiment(load(LAZY))
     assert experiment.passed_steps_per_epoch is None
     assert experiment.updates_per_epoch == 10
     assert experiment.steps_source == "10 batches counted (the data loader has no length)"
-    assert_matches_trace(simulate(experiment), lazy_run["trace"])
+    assert_matches_trace(simulate(experiment), trained("lazy")["trace"])
 
 
 @pytest.mark.allennlp_train
-def test_unfreezing_every_n_updates_equals_training(by_updates_run: Dict[str, Any]) -> None:
+def test_unfreezing_every_n_updates_equals_training(
+    trained: Callable[[str], Dict[str, Any]]
+) -> None:
     result = simulate(read_experiment(load(BY_UPDATES)))
-    assert_matches_trace(result, by_updates_run["trace"])
+    assert_matches_trace(result, trained("by_updates")["trace"])
 
 
 def test_unfreezing_every_n_updates_shows_each_stage() -> None:
@@ -240,14 +232,14 @@ def test_unfreezing_every_n_updates_shows_each_stage() -> None:
 
 @pytest.mark.allennlp_train
 def test_misconfigured_epoch_length_is_simulated_as_trained(
-    misconfigured_run: Dict[str, Any]
+    trained: Callable[[str], Dict[str, Any]]
 ) -> None:
     experiment = read_experiment(load(MISCONFIGURED))
     # Counted from the data, while the constructor gets the configured value.
     assert (experiment.updates_per_epoch, experiment.passed_steps_per_epoch) == (10, 4)
     result = simulate(experiment)
     assert result.lr.shape == (60, 1)
-    assert_matches_trace(result, misconfigured_run["trace"])
+    assert_matches_trace(result, trained("misconfigured")["trace"])
     warnings = config_warnings(experiment)
     assert len(warnings) == 1
     assert warnings[0].startswith(
@@ -271,7 +263,9 @@ def test_each_warning_is_printed_once_on_stdout_and_not_repeated_on_stderr() -> 
 
 
 @pytest.mark.allennlp_train
-def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path: Path) -> None:
+def test_command_writes_table_csv_and_plot(
+    trained: Callable[[str], Dict[str, Any]], tmp_path: Path
+) -> None:
     png, table = tmp_path / "lr.png", tmp_path / "lr.csv"
     done = subprocess.run(
         [ALLENNLP, "stlr-preview", CONFIG, "-o", json.dumps(merged(ULMFIT)), "--plot", str(png),
@@ -305,7 +299,7 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
         f"trainable: {n}" for n in names
     ]
     assert len(data) == 30
-    trace = ulmfit_run["trace"]
+    trace = trained("ulmfit")["trace"]
     for row, record in zip(data, trace):
         assert int(row[0]) == record["update"] and int(row[1]) == record["epoch"]
         assert [float(x) for x in row[2 : 2 + groups]] == record["lr"]
