@@ -145,6 +145,16 @@ def build(optimizer: torch.optim.Optimizer, **config: Any) -> SlantedTriangular:
     )
 
 
+def make_optimizer(sizes: List[int], lrs: List[float]) -> torch.optim.Optimizer:
+    """An SGD whose param groups hold one tensor of each size (none for 0), at these rates;
+    the last group stands for AllenNLP's default group."""
+    groups = [
+        {"params": [torch.nn.Parameter(torch.zeros(size))] if size else [], "lr": lr}
+        for size, lr in zip(sizes, lrs)
+    ]
+    return torch.optim.SGD(groups, lr=lrs[-1])
+
+
 def rates(bases: Sequence[float], fraction: float, ratio: float) -> List[float]:
     """ULMFiT's learning rates `fraction` of the way from `base / ratio` up to each base."""
     return [base * (1 + fraction * (ratio - 1)) / ratio for base in bases]

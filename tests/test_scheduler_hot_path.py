@@ -10,29 +10,18 @@ import itertools
 from typing import List, Optional
 
 import torch
-from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import allennlp_stlr  # noqa: F401  (registers "slanted_triangular")
 from allennlp_stlr import schedule
-from tests.helpers import drive
-from tests.helpers import rates
+from tests.helpers import build, drive, make_optimizer, rates
 
 
-def make_optimizer(layer_groups: int) -> torch.optim.Optimizer:
-    groups = [
-        {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.01 * (index + 1)}
-        for index in range(layer_groups)
-    ]
-    groups.append({"params": []})  # AllenNLP's default group, empty
-    return torch.optim.SGD(groups, lr=0.1)
-
-
-def build(optimizer: torch.optim.Optimizer, **config: object) -> LearningRateScheduler:
-    params = Params({"type": "slanted_triangular", **config})
-    return LearningRateScheduler.from_params(params=params, optimizer=optimizer)
+def layered_groups(layer_groups: int) -> torch.optim.Optimizer:
+    """One tensor per layer group at rising rates, then AllenNLP's default group, empty."""
+    return make_optimizer([2] * layer_groups + [0], [0.01 * (i + 1) for i in range(layer_groups)] + [0.1])
 
 
 def expected_rates(
@@ -86,7 +75,7 @@ def test_rates_equal_the_pure_schedule_at_every_update(scenario: dict) -> None:
     }
     lengths = scenario["lengths"][:num_epochs]
     resume = scenario["resume_after_epoch"]
-    current = {"scheduler": build(make_optimizer(layer_groups), **config)}
+    current = {"scheduler": build(layered_groups(layer_groups), **config)}
 
     def check(update: int, epoch_ends: List[int]) -> None:
         scheduler = current["scheduler"]
@@ -98,7 +87,7 @@ def test_rates_equal_the_pure_schedule_at_every_update(scenario: dict) -> None:
     drive(scheduler, scheduler.optimizer, lengths[: resume + 1], after=check)
     if resume + 1 < len(lengths):
         # A fresh scheduler on a fresh optimizer continues from the saved counters.
-        resumed = build(make_optimizer(layer_groups), **config)
+        resumed = build(layered_groups(layer_groups), **config)
         resumed.load_state_dict(scheduler.state_dict())
         current["scheduler"] = resumed
         done = list(itertools.accumulate(lengths[: resume + 1]))

@@ -9,7 +9,6 @@ Run with `HYPOTHESIS_PROFILE=long` for many more examples (see tests/conftest.py
 """
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from allennlp_stlr import schedule
 from tests import helpers
-from tests.helpers import ROOT, rates, run_optimized
+from tests.helpers import make_optimizer, rates, run_optimized
 from allennlp_stlr.scheduler import SlantedTriangular
 
 
@@ -143,14 +142,6 @@ class Config:
         for length in self.lengths[:freezing]:
             starts.append(starts[-1] + length)
         return starts
-
-
-def make_optimizer(sizes: List[int], lrs: List[float]) -> torch.optim.Optimizer:
-    groups = [
-        {"params": [torch.nn.Parameter(torch.zeros(size))] if size else [], "lr": lr}
-        for size, lr in zip(sizes, lrs)
-    ]
-    return torch.optim.SGD(groups, lr=lrs[-1])
 
 
 @st.composite

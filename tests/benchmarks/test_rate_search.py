@@ -11,6 +11,7 @@ import pytest
 from allennlp.common.checks import ConfigurationError
 
 from benchmarks import prepare_data, recipes, ulmfit_lstm
+from tests.benchmarks.helpers import assert_refused
 
 
 def trainer(dev: Dict[float, float], asked: List[List[float]]) -> Any:
@@ -128,12 +129,9 @@ def test_a_rate_search_of_a_decay_recipe_fixes_its_decay_factor(tmp_path: Path) 
         (["--recipes", "stlr", "--search-lr", "2e-4,1e-4"], "takes rising rates > 0"),
     ],
 )  # fmt: skip
-def test_the_recipes_harness_refuses_a_search_it_cannot_run(
-    argv: List[str], message: str, tmp_path: Path
-) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        recipes.main(["--out", str(tmp_path / "out"), "--data", str(tmp_path / "data"), *argv])
-    assert not (tmp_path / "data").exists()
+def test_the_recipes_harness_refuses_a_search_it_cannot_run(argv: List[str], message: str, tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path / "out"), "--data", str(tmp_path / "data")]
+    assert_refused(recipes.main, out + argv, message, tmp_path / "data")
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from allennlp.data import Vocabulary
 from allennlp.models.archival import load_archive
 
 from benchmarks import lstm_lm, prepare_data, recipes, ulmfit_lstm
+from tests.benchmarks.helpers import assert_refused
 
 README = Path(__file__).resolve().parents[2] / "benchmarks" / "README.md"
 SIZES = ["--sizes", "8", "16", "8", "8"]
@@ -315,9 +316,8 @@ def test_each_recipe_is_the_shipped_config_with_its_changes(
 def test_the_plan_is_checked_before_any_training(
     argv: List[str], message: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        ulmfit_lstm.main(["--out", str(tmp_path / "out"), "--data", str(tmp_path), *argv])
-    assert not (tmp_path / "out").exists()
+    out = ["--out", str(tmp_path / "out"), "--data", str(tmp_path)]
+    assert_refused(ulmfit_lstm.main, out + argv, message, tmp_path / "out")
 
 
 @pytest.mark.parametrize(
