@@ -1,8 +1,9 @@
 """
 The commands' names and arguments: `allennlp stlr-preview`, `allennlp stlr-groups`,
-`allennlp stlr-find-lr` and `python -m allennlp_stlr COMMAND`. Only argparse is needed to list them; each command's work
-lives in `allennlp_stlr.tools` and is imported when the command runs, so that loading the
-plugin (which every `allennlp` command does) loads none of it.
+`allennlp stlr-find-lr` and `python -m allennlp_stlr COMMAND`. Only argparse is needed to
+list them; each command's work lives in `allennlp_stlr.tools` and is imported when the
+command runs, so that loading the plugin (which every `allennlp` command does) loads none
+of it.
 """
 import argparse
 import importlib

@@ -76,7 +76,11 @@ def find_lr(args: argparse.Namespace) -> None:
         f"swept trainer.optimizer.lr from {settings.start_lr:g} to {settings.end_lr:g} over "
         f"{settings.num_steps} steps ({stopped})\n"
     )
-    trained = [label for label, flag in zip(result.labels, result.trained) if flag]
+    trained = [
+        label
+        for label, flag, size in zip(result.labels, result.trained, result.sizes)
+        if flag and size
+    ]
     which = "all layers" if settings.train == ALL else "the first stage's layers"
     out.write(f"trained ({which}): {', '.join(trained)}\n")
     out.write(

@@ -1,5 +1,6 @@
 """The sweep as a plot (loss against the swept rate, the suggestion marked) and a CSV."""
 import csv
+import math
 from typing import Dict, Optional
 
 from allennlp_stlr.tools.find_lr import rules
@@ -14,9 +15,8 @@ def write_csv(result: Sweep, path: str) -> None:
             ["step"] + [f"lr: {label}" for label in result.labels] + ["loss", "smoothed loss"]
         )
         for step, (loss, smooth) in enumerate(zip(result.losses, result.smoothed)):
-            writer.writerow(
-                [step] + [repr(rate) for rate in result.group_rates(step)] + [repr(loss), repr(smooth)]
-            )
+            rates = [repr(rate) for rate in result.group_rates(step)]
+            writer.writerow([step] + rates + [repr(loss), repr(smooth)])
 
 
 def plot(
@@ -57,8 +57,6 @@ def plot(
 
 def _loss_at(result: Sweep, rate: float) -> float:
     """The smoothed loss at the recorded rate nearest to `rate` (in log scale)."""
-    import math
-
     nearest = min(
         range(len(result.rates)), key=lambda i: abs(math.log(result.rates[i]) - math.log(rate))
     )

@@ -20,7 +20,7 @@ import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import numpy
 import torch
@@ -95,6 +95,7 @@ class Sweep:
     labels: List[str]  # each param group's label (layers.label_groups)
     factors: List[float]  # each group's rate over the swept trainer.optimizer.lr
     trained: List[bool]  # whether each group trained
+    sizes: List[int]  # each group's number of parameters
     planned_steps: int
     rates: List[float] = field(default_factory=list)  # trainer.optimizer.lr at each step
     losses: List[float] = field(default_factory=list)
@@ -135,7 +136,10 @@ def build_trainer(params: Params, serialization_dir: str) -> GradientDescentTrai
     trainer_params = params.duplicate().pop("trainer", Params({}))
     try:
         trainer = Trainer.from_params(
-            params=trainer_params, model=model, serialization_dir=serialization_dir, data_loader=loader
+            params=trainer_params,
+            model=model,
+            serialization_dir=serialization_dir,
+            data_loader=loader,
         )
     except ConfigurationError as error:
         # As the preview says it: a layered schedule over an optimizer with no layer groups.
@@ -183,47 +187,61 @@ def trained_groups(trainer: GradientDescentTrainer, train: str) -> List[bool]:
 
 def sweep(trainer: GradientDescentTrainer, settings: Settings) -> Sweep:
     """
-    Train `trainer`'s model for up to `settings.num_steps` optimizer updates as the trainer
-    does (its batches, gradient accumulation, gradient norm and clipping), trainer.optimizer.lr
-    growing exponentially from `start_lr` to `end_lr`; stop when the smoothed loss diverges.
-    Afterwards the model's weights, `requires_grad` flags, gradients and train/eval modes,
-    the optimizer's state and rates, and the random number generators are as they were.
+    The range test on `trainer` (`prepare`, then `train`); afterwards the model's weights,
+    `requires_grad` flags, gradients and train/eval modes, the optimizer's state and rates,
+    and the random number generators are as they were.
     """
+    result = prepare(trainer, settings)
+    with kept_as_it_was(trainer._pytorch_model, trainer.optimizer):
+        train(trainer, settings, result)
+    return result
+
+
+def prepare(trainer: GradientDescentTrainer, settings: Settings) -> Sweep:
+    """What the sweep will do, before it trains: each group's label, its ratio to the swept
+    trainer.optimizer.lr, and whether it trains."""
     settings.check()
     optimizer = trainer.optimizer
     reference = swept_lr(optimizer)
-    factors = [peak / reference for peak in peak_rates(trainer)]
-    result = Sweep(
+    return Sweep(
         labels=layers.label_groups([group.get("name") for group in optimizer.param_groups]),
-        factors=factors,
+        factors=[peak / reference for peak in peak_rates(trainer)],
         trained=trained_groups(trainer, settings.train),
+        sizes=[sum(param.numel() for param in group["params"]) for group in optimizer.param_groups],
         planned_steps=settings.num_steps,
     )
-    model = trainer._pytorch_model
-    with kept_as_it_was(model, optimizer):
-        freezing.apply(optimizer.param_groups, result.trained)
-        model.train()
-        groups = batch_groups(trainer.data_loader, trainer._num_gradient_accumulation_steps)
-        for rate in rules.exponential_rates(settings.start_lr, settings.end_lr, settings.num_steps):
-            for group, factor in zip(optimizer.param_groups, factors):
-                group["lr"] = rate * factor
-            optimizer.zero_grad()
-            batch_group = next(groups)
-            loss = 0.0
-            for batch in batch_group:
-                part = trainer.batch_outputs(batch, for_training=True)["loss"] / len(batch_group)
-                part.backward()
-                loss += part.item()
-            result.rates.append(rate)
-            result.losses.append(loss)
-            result.smoothed = rules.smoothed(result.losses, settings.smoothing)
-            if rules.diverged(result.smoothed, settings.stopping_factor):
-                result.diverged = True
-                break
-            trainer.rescale_gradients()
-            trainer.clip_gradient()
-            optimizer.step()
-    return result
+
+
+def train(trainer: GradientDescentTrainer, settings: Settings, result: Sweep) -> None:
+    """
+    Train `trainer`'s model in place for up to `settings.num_steps` optimizer updates as the
+    trainer does (its batches, gradient accumulation, gradient norm and clipping), only the
+    groups `result.trained` names, trainer.optimizer.lr growing exponentially from `start_lr`
+    to `end_lr`; record each step in `result`, and stop when the smoothed loss diverges.
+    """
+    optimizer = trainer.optimizer
+    freezing.apply(optimizer.param_groups, result.trained)
+    trainer._pytorch_model.train()
+    groups = batch_groups(trainer.data_loader, trainer._num_gradient_accumulation_steps)
+    for rate in rules.exponential_rates(settings.start_lr, settings.end_lr, settings.num_steps):
+        for group, factor in zip(optimizer.param_groups, result.factors):
+            group["lr"] = rate * factor
+        optimizer.zero_grad()
+        batch_group = next(groups)
+        loss = 0.0
+        for batch in batch_group:
+            part = trainer.batch_outputs(batch, for_training=True)["loss"] / len(batch_group)
+            part.backward()
+            loss += part.item()
+        result.rates.append(rate)
+        result.losses.append(loss)
+        result.smoothed = rules.smoothed(result.losses, settings.smoothing)
+        if rules.diverged(result.smoothed, settings.stopping_factor):
+            result.diverged = True
+            return
+        trainer.rescale_gradients()
+        trainer.clip_gradient()
+        optimizer.step()
 
 
 def batch_groups(loader: DataLoader, size: int) -> Iterator[List[TensorDict]]:
