@@ -1,6 +1,6 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs and their
-`stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, a tiny LSTM language model,
+`stlr_trace` logs, the commands run in this process (`run_main`), a tiny three-layer model, a stand-in RoBERTa, a tiny LSTM language model,
 and optimizers and schedulers built from `Params` the way AllenNLP builds them.
 """
 import json
