@@ -13,7 +13,8 @@ Which groups train (`TRAIN_MODES`): by default all the layers the config trains,
 layers of the last stage of gradual unfreezing, in which the top group's peak rate is the
 same as in the first stage and every layer moves; `first-stage` trains only the groups the
 first stage trains (the top one under gradual unfreezing), as fastai's `lr_find` on a
-frozen body does. README.md#find-the-peak-learning-rate says why `all` is the default.
+frozen body does. README.md ("Find the peak learning rate") says why `all` is the default,
+with a measurement.
 """
 import copy
 import math
