@@ -3,10 +3,11 @@
 
     python -m allennlp_stlr preview CONFIG [--plot lr.png] [--csv lr.csv] ...
     python -m allennlp_stlr groups CONFIG
+    python -m allennlp_stlr find-lr CONFIG -s DIR [--csv] ...
     python -m allennlp_stlr libsonnet [--copy-to DIR]
 
-`preview` and `groups` take the options of `allennlp stlr-preview` and `allennlp
-stlr-groups`, and print the same. `--include-package` imports modules that register your
+`preview`, `groups` and `find-lr` take the options of `allennlp stlr-preview`, `allennlp
+stlr-groups` and `allennlp stlr-find-lr`, and print the same. `--include-package` imports modules that register your
 own models or readers, as it does for `allennlp train`.
 """
 import argparse
@@ -27,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
-    for name in ("preview", "groups"):
+    for name in ("preview", "groups", "find-lr"):
         cli.add_command(commands, name, name).add_argument(
             "--include-package",
             action="append",

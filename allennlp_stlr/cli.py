@@ -1,8 +1,9 @@
 """
-The commands' names and arguments: `allennlp stlr-preview`, `allennlp stlr-groups` and
-`python -m allennlp_stlr COMMAND`. Only argparse is needed to list them; each command's work
-lives in `allennlp_stlr.tools` and is imported when the command runs, so that loading the
-plugin (which every `allennlp` command does) loads none of it.
+The commands' names and arguments: `allennlp stlr-preview`, `allennlp stlr-groups`,
+`allennlp stlr-find-lr` and `python -m allennlp_stlr COMMAND`. Only argparse is needed to
+list them; each command's work lives in `allennlp_stlr.tools` and is imported when the
+command runs, so that loading the plugin (which every `allennlp` command does) loads none
+of it.
 """
 import argparse
 import importlib
@@ -22,6 +23,12 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
         "one layer group per layer, bottom to top, every trainable parameter in exactly one "
         "group.",
         "allennlp_stlr.tools.groups.command",
+    ),
+    "find-lr": (
+        "Find the peak learning rate with a learning-rate range test: train a few steps while "
+        "trainer.optimizer.lr grows exponentially, every param group keeping its ratio to it "
+        "(discriminative factors, a group's own lr), and suggest a value.",
+        "allennlp_stlr.tools.find_lr.command",
     ),
     "libsonnet": (
         "Print the path of the packaged stlr.libsonnet, or copy it into a folder.",
@@ -96,6 +103,61 @@ def add_groups_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_find_lr_arguments(parser: argparse.ArgumentParser) -> None:
+    add_experiment_arguments(parser)
+    parser.add_argument(
+        "-s",
+        "--serialization-dir",
+        required=True,
+        type=str,
+        metavar="DIR",
+        help="write the plot (lr-losses.png) and, with --csv, lr-losses.csv here (created if "
+        "missing; these two files are replaced)",
+    )
+    parser.add_argument(
+        "--start-lr", type=float, default=1e-7, help="first value of trainer.optimizer.lr"
+    )
+    parser.add_argument(
+        "--end-lr",
+        type=float,
+        default=10.0,
+        help="last value of trainer.optimizer.lr, unless the loss diverges first",
+    )
+    parser.add_argument(
+        "--num-steps", type=int, default=100, help="optimizer updates of the sweep"
+    )
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.98,
+        help="beta of the loss's exponential moving average, in [0, 1)",
+    )
+    parser.add_argument(
+        "--stopping-factor",
+        type=float,
+        default=4.0,
+        help="stop once the smoothed loss exceeds this many times its lowest",
+    )
+    parser.add_argument(
+        "--train",
+        choices=("all", "first-stage"),
+        default="all",
+        help="which layer groups train: all that the config's schedule trains (its last "
+        "stage, the default), or only those of its first stage of gradual unfreezing",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=("valley", "slide", "steepest", "minimum"),
+        default="valley",
+        help="the rule whose suggestion is printed last (fastai's; valley is provisional)",
+    )
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help="also write every step's rate of each param group and the loss to lr-losses.csv",
+    )
+
+
 def add_libsonnet_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--copy-to",
@@ -112,6 +174,7 @@ def add_libsonnet_arguments(parser: argparse.ArgumentParser) -> None:
 _ARGUMENTS: Dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "preview": add_preview_arguments,
     "groups": add_groups_arguments,
+    "find-lr": add_find_lr_arguments,
     "libsonnet": add_libsonnet_arguments,
 }
 
@@ -140,3 +203,11 @@ class StlrGroups(Subcommand):
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         return add_command(parser, self.name, "groups")
+
+
+@Subcommand.register("stlr-find-lr")
+class StlrFindLr(Subcommand):
+    """`allennlp stlr-find-lr CONFIG -s DIR`: a learning-rate range test over layer groups."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        return add_command(parser, self.name, "find-lr")

@@ -1,15 +1,18 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs (killed
-ones too) and their `stlr_trace` logs, a tiny three-layer model, a stand-in RoBERTa, and
-optimizers and schedulers built from `Params` the way AllenNLP builds them.
+ones too) and their `stlr_trace` logs, the commands run in this process (`run_main`), a tiny
+three-layer model, a stand-in RoBERTa, and optimizers and schedulers built from `Params` the
+way AllenNLP builds them.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import pytest
 import torch
 from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 from allennlp.common import Params
@@ -17,6 +20,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
+from allennlp_stlr import __main__ as entry
 from allennlp_stlr.tools.groups.find import LayerGroup
 from allennlp_stlr.tools.preview.simulate import Backward, Point, Seen, Update, trainer_steps
 from allennlp_stlr.scheduler import SlantedTriangular
@@ -36,6 +40,20 @@ def allennlp_train(*args: str, cwd: Path = ROOT, **env: str) -> "subprocess.Comp
         capture_output=True,
         text=True,
     )
+
+
+def run_main(capsys: pytest.CaptureFixture, *argv: str) -> Dict[str, Any]:
+    """`python -m allennlp_stlr ARGV` in this process: exit code, stdout, stderr."""
+    code = 0
+    try:
+        entry.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    captured = capsys.readouterr()
+    # Progress bars of AllenNLP's data loading also go to stderr; the report is what follows.
+    lines = captured.err.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"[\w-]+: error: ", line)), 0)
+    return {"code": code, "out": captured.out, "err": "\n".join(lines[start:])}
 
 
 def read_lines(path: Path) -> List[Dict[str, Any]]:

@@ -168,6 +168,10 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
     ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, []),
     ("README.md", "{"): (check_classifier_ulmfit_config, []),
     ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp stlr-find-lr configs/classifier_ulmfit.jsonnet -s runs/find_lr --csv"): (
+        lambda block: run_shell(block, fresh=ROOT / "runs" / "find_lr"),
+        [pytest.mark.allennlp_train],
+    ),
     ("README.md", "allennlp train configs/classifier_ulmfit.jsonnet -s runs/classifier_ulmfit -f"): (
         run_shell,
         [pytest.mark.allennlp_train],
@@ -286,9 +290,9 @@ def test_the_first_screen_shows_the_two_commands():
 
 def test_module_commands_named_in_the_readme_exist():
     text = (ROOT / "README.md").read_text()
-    named = set(re.findall(r"python -m allennlp_stlr (\w+)", text))
-    named |= set(re.findall(r"python -m allennlp_stlr ((?:\w+\|)+\w+)", text)[0].split("|"))
-    assert named == {"preview", "groups", "libsonnet"}
+    named = set(re.findall(r"python -m allennlp_stlr ([\w-]+)", text))
+    named |= set(re.findall(r"python -m allennlp_stlr ((?:[\w-]+\|)+[\w-]+)", text)[0].split("|"))
+    assert named == {"preview", "groups", "find-lr", "libsonnet"}
     for command in sorted(named):
         done = subprocess.run(
             [sys.executable, "-m", "allennlp_stlr", command, "--help"],

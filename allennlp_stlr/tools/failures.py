@@ -1,12 +1,13 @@
 """
 Why an experiment cannot be read, each as a `ConfigurationError` the commands turn into a
 message and a hint that fits: the config file is missing or its Jsonnet does not evaluate
-(`UnreadableConfig`), or a pretrained transformer is neither on this machine nor reachable
+(`UnreadableConfig`), a data file is missing (`building`), or a pretrained transformer is neither on this machine nor reachable
 on the Hugging Face hub (`NeedsHub`).
 """
 import os
 import re
-from typing import Any, Dict, List
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List
 
 from allennlp.common.checks import ConfigurationError
 
@@ -93,3 +94,23 @@ def hub_unreachable(error: BaseException) -> bool:
             "not a valid model identifier",
         )
     )
+
+
+@contextmanager
+def building(config: Dict[str, Any], needs_model: bool) -> Iterator[None]:
+    """
+    Building the experiment `config`'s data or model: a missing data file and a transformer
+    only the unreachable hub has become `ConfigurationError`s (`needs_model`: whether the
+    command needs the model itself, which changes `NeedsHub`'s way out).
+    """
+    try:
+        yield
+    except FileNotFoundError as error:
+        raise ConfigurationError(
+            f"{error}: data paths in the config are read relative to the folder the command "
+            "runs in; run it from that folder or override the path with -o."
+        ) from error
+    except (OSError, ValueError) as error:
+        if not hub_unreachable(error):
+            raise
+        raise NeedsHub(config, needs_model, error) from error

@@ -19,7 +19,7 @@ from allennlp.training.util import data_loaders_from_params
 
 from allennlp_stlr import layers
 from allennlp_stlr.scheduler import SlantedTriangular
-from allennlp_stlr.tools.failures import NeedsHub, hub_unreachable
+from allennlp_stlr.tools.failures import building
 from allennlp_stlr.tools.model import build_model
 from allennlp_stlr.tools.preview.counting import count_updates
 
@@ -165,7 +165,7 @@ def read_experiment(
 
     model: Optional[Model] = None
     loader: Optional[DataLoader] = None
-    try:
+    with building(config, layered):
         if build:
             model, loader = build_model(params)
         if steps_per_epoch is not None:
@@ -174,15 +174,6 @@ def read_experiment(
             counted = loader if loader is not None else build_train_loader(params)
             count = count_updates(counted, accumulation, how_many)
             updates, passed, source = count.updates, count.trainer_passes, count.source
-    except FileNotFoundError as error:
-        raise ConfigurationError(
-            f"{error}: data paths in the config are read relative to the folder the command "
-            "runs in; run it from that folder or override the path with -o."
-        ) from error
-    except (OSError, ValueError) as error:
-        if not hub_unreachable(error):
-            raise
-        raise NeedsHub(config, layered, error) from error
     if scheduler.get("num_steps_per_epoch") is not None:
         # A value in the scheduler block wins over the trainer's.
         passed = scheduler["num_steps_per_epoch"]

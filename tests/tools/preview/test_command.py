@@ -8,7 +8,6 @@ import copy
 import csv
 import functools
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from allennlp_stlr.checks import empty_group_message
 from allennlp_stlr.tools.preview.experiment import NeedsLayerGroups, group_labels, read_experiment
 from allennlp_stlr.tools.preview.render import format_table
 from allennlp_stlr.tools.preview.simulate import Preview, simulate
-from tests.helpers import ALLENNLP, ROOT, allennlp_train, read_lines
+from tests.helpers import ALLENNLP, ROOT, allennlp_train, read_lines, run_main
 
 CONFIG = "fixtures/experiment.jsonnet"
 
@@ -148,20 +147,6 @@ def assert_matches_trace(result: Preview, trace: List[Dict[str, Any]]) -> None:
         assert result.lr[row].tolist() == record["lr"], f"update {row + 1}"
         assert result.trainable[row].tolist() == record["trainable"], f"update {row + 1}"
         assert int(result.epoch[row]) == record["epoch"], f"update {row + 1}"
-
-
-def run_main(capsys: pytest.CaptureFixture, *argv: str) -> Dict[str, Any]:
-    """`python -m allennlp_stlr ARGV` in this process: exit code, stdout, stderr."""
-    code = 0
-    try:
-        entry.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
-    captured = capsys.readouterr()
-    # Progress bars of AllenNLP's data loading also go to stderr; the report is what follows.
-    lines = captured.err.splitlines()
-    start = next((i for i, line in enumerate(lines) if re.match(r"[\w-]+: error: ", line)), 0)
-    return {"code": code, "out": captured.out, "err": "\n".join(lines[start:])}
 
 
 # ----------------------------------------------------------------------------- vs training
