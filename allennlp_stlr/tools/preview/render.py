@@ -129,26 +129,32 @@ def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -
     else:
         colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, count))
     labels = group_labels(preview.experiment.groups)
+    # Handles and labels are given to the legend explicitly: from line labels matplotlib
+    # leaves out any that starts with "_", as module names do (`_text_field_embedder`).
+    handles: List[Any] = []
+    shown: List[str] = []
     any_frozen = False
     for index, group in enumerate(preview.experiment.groups):
         if group.num_parameters == 0:
             continue
         rates = preview.lr[keep, index]
         frozen = ~preview.trainable[keep, index]
-        axes.plot(
-            updates[keep], np.where(frozen, np.nan, rates), color=colours[index],
-            label=labels[index],
+        (line,) = axes.plot(
+            updates[keep], np.where(frozen, np.nan, rates), color=colours[index]
         )
+        handles.append(line)
+        shown.append(labels[index])
         if frozen.any():
             any_frozen = True
             # Extend one point into the trainable span so the two pieces join.
-            shown = frozen | np.r_[False, frozen[:-1]]
+            dotted = frozen | np.r_[False, frozen[:-1]]
             axes.plot(
-                updates[keep], np.where(shown, rates, np.nan), color="0.6", linestyle=":",
+                updates[keep], np.where(dotted, rates, np.nan), color="0.6", linestyle=":",
                 linewidth=1.2,
             )
     if any_frozen:
-        axes.plot([], [], color="0.6", linestyle=":", label="frozen (rate set, not training)")
+        handles += axes.plot([], [], color="0.6", linestyle=":")
+        shown.append("frozen (rate set, not training)")
     per_epoch = preview.experiment.updates_per_epoch
     for end in range(1, preview.experiment.num_epochs):
         axes.axvline(end * per_epoch + 0.5, color="0.85", linewidth=0.8, zorder=0)
@@ -161,6 +167,6 @@ def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -
     axes.set_xlim(0, total + 1)
     axes.set_xlabel("optimizer update (thin grey lines: epoch ends)")
     axes.set_title(title or "slanted triangular learning rates per layer group")
-    axes.legend(loc="best", fontsize="small", ncol=2 if count > 8 else 1)
+    axes.legend(handles, shown, loc="best", fontsize="small", ncol=2 if count > 8 else 1)
     drawing.tight_layout()
     return drawing

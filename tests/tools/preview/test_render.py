@@ -66,3 +66,25 @@ def test_csv_header_names_groups_and_tells_repeated_names_apart() -> None:
     assert csv_header(groups) == ["update", "epoch"] + [f"lr: {x}" for x in labels] + [
         f"trainable: {x}" for x in labels
     ]
+
+
+def test_plot_legend_shows_labels_that_start_with_an_underscore() -> None:
+    # `stlr-groups` names groups after the model's modules; matplotlib leaves a line whose
+    # label starts with "_" out of a legend built from the lines.
+    groups = [
+        [["^(module\\.)?_text_field_embedder\\."], {"name": "_text_field_embedder"}],
+        [["^(module\\.)?_seq2vec_encoder\\."], {"name": "_seq2vec_encoder"}],
+        [
+            ["^(module\\.)?_feedforward\\.", "^(module\\.)?_classification_layer\\."],
+            {"name": "head"},
+        ],
+    ]
+    drawn = figure(simulate(experiment({"gradual_unfreezing": True}, groups)))
+    legend = [text.get_text() for text in drawn.axes[0].get_legend().get_texts()]
+    assert legend == [
+        "_text_field_embedder",
+        "_seq2vec_encoder",
+        "head",
+        "frozen (rate set, not training)",
+    ]
+    plt.close(drawn)
