@@ -5,6 +5,7 @@ What a slanted triangular schedule depends on, read from an experiment's `Params
 """
 import copy
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -70,6 +71,39 @@ class Experiment:
 def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
     """Each group's label, as training gives it (`layers.label_groups`)."""
     return layers.label_groups([group.name for group in groups])
+
+
+def unmatched_regexes(experiment: Experiment, shown: int = 6) -> Optional[str]:
+    """
+    The `parameter_groups` regexes that match no parameter of the built model, each with
+    its group, and the parameters AllenNLP's default group then holds, which are what a
+    misspelled regex was meant for (at most `shown` names). None when every regex matches
+    or the model was not built.
+    """
+    names = experiment.parameter_names
+    if names is None:
+        return None
+    labels = group_labels(experiment.groups)
+    missed = [
+        f"`{regex}` (group {index}, {labels[index]})"
+        for index, group in enumerate(experiment.groups)
+        for regex in group.regexes
+        if not any(re.search(regex, name) for name in names)  # AllenNLP's own test
+    ]
+    if not missed:
+        return None
+    message = (
+        f"parameter_groups regex(es) matching no parameter of the model: "
+        f"{'; '.join(missed)}."
+    )
+    default = experiment.groups[-1].parameter_names or ()
+    if default:
+        more = f" and {len(default) - shown} more" if len(default) > shown else ""
+        message += (
+            f" AllenNLP's default group ({labels[-1]}) holds the {len(default)} parameter tensor(s) "
+            f"that no regex matches: {', '.join(default[:shown])}{more}."
+        )
+    return message
 
 
 class NeedsLayerGroups(ConfigurationError):

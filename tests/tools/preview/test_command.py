@@ -256,6 +256,7 @@ def test_misconfigured_epoch_length_is_simulated_as_trained(
     assert "Remove `num_steps_per_epoch` from the scheduler's config" in warnings[0]
 
 
+@pytest.mark.subprocess
 def test_each_warning_is_printed_once_on_stdout_and_not_repeated_on_stderr() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "allennlp_stlr", "preview", CONFIG, "-o",
@@ -283,9 +284,11 @@ def test_command_writes_table_csv_and_plot(ulmfit_run: Dict[str, Any], tmp_path:
     # The scheduler's warning about the deliberately empty group, once, on stdout.
     warnings = [line for line in done.stdout.splitlines() if "WARNING" in line]
     assert warnings == [
+        "WARNING: parameter_groups regex(es) matching no parameter of the model: "
+        "`^(module\\.)?_nothing_here\\.` (group 1, empty).",
         "WARNING: slanted_triangular: layer group 1 (empty) has no parameters: its regexes in "
         "the optimizer's `parameter_groups` match nothing. With gradual unfreezing it still "
-        "takes a stage of its own to unfreeze."
+        "takes a stage of its own to unfreeze.",
     ]
     assert "6 epochs x 5 updates = 30 updates" in done.stdout
     rows = {line.split()[1]: line for line in done.stdout.splitlines()
@@ -500,6 +503,43 @@ def test_configuration_error_is_a_message_and_exit_code(capsys: pytest.CaptureFi
         entry.main(["preview", CONFIG, "-o", overrides, "--traceback"])
 
 
+# ULMFIT's groups with the embedder's regex misspelled, as in a hand-written config.
+MISSPELLED = [
+    [["^(module\\.)?_text_field_embeder\\."], {"name": "embedder"}],
+    *ULMFIT["trainer"]["optimizer"]["parameter_groups"][2:],
+]
+UNMATCHED = (
+    "parameter_groups regex(es) matching no parameter of the model: "
+    "`^(module\\.)?_text_field_embeder\\.` (group 0, embedder). AllenNLP's default group "
+    "(group 4) holds the 1 parameter tensor(s) that no regex matches: "
+    "_text_field_embedder.token_embedder_tokens.weight."
+)
+
+
+@pytest.mark.parametrize("mode", ["gradual_unfreezing", "discriminative_fine_tuning"])
+def test_a_regex_that_matches_nothing_is_named_with_the_parameters_it_missed(
+    mode: str, capsys: pytest.CaptureFixture
+) -> None:
+    overrides = merged(GOOD, {"trainer": {
+        "optimizer": {"parameter_groups": MISSPELLED},
+        "learning_rate_scheduler": {
+            "gradual_unfreezing": mode == "gradual_unfreezing", "discriminative_fine_tuning": True
+        },
+    }})  # fmt: skip
+    done = run_main(capsys, "preview", CONFIG, "-o", json.dumps(overrides))
+    if mode == "gradual_unfreezing":
+        # The scheduler refuses the parameters left in the default group; the preview says
+        # which regex missed them.
+        assert done["code"] == 1
+        lines = done["err"].splitlines()
+        assert "fell into AllenNLP's default group (group 4)" in lines[0]
+        assert lines[1] == UNMATCHED
+    else:
+        # They train at the top rate in the default group: a warning, and the preview.
+        assert done["code"] == 0, done["err"]
+        assert f"WARNING: {UNMATCHED}" in done["out"].splitlines()
+
+
 # file name, its text (None: no such file), the hint line
 UNREADABLE = [
     ("no_such_experiment.jsonnet", None,
@@ -570,6 +610,7 @@ def test_suggest_groups_refuses_preview_options(
 
 
 # ----------------------------------------------------------------------------- groups
+@pytest.mark.subprocess
 def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
     done = subprocess.run(
         [ALLENNLP, "stlr-groups", CONFIG], cwd=ROOT, capture_output=True, text=True
@@ -601,6 +642,7 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
 
 
 # ----------------------------------------------------------------------------- entry points
+@pytest.mark.subprocess
 def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
     """`python -m allennlp_stlr` from a folder without `.allennlp_plugins` prints what the
     `allennlp` subcommands print from the root."""
