@@ -39,13 +39,17 @@ class Preview:
 
     @property
     def peaks(self) -> List[int]:
-        """Updates (1-based) at which the top layer group's rate peaks, one per triangle."""
-        top = self.lr[:, self.top_group]
+        """Updates (1-based) at which the top layer group's rate peaks, one per triangle: the
+        last update of each rise, above the floor (a run longer than the schedule's plan
+        ends flat on the floor, which is no peak)."""
+        group = self.top_group
+        top = self.lr[:, group]
         if len(top) == 0:
             return []
         rising = np.r_[True, top[1:] >= top[:-1]]
         falling = np.r_[top[:-1] > top[1:], True]
-        return [int(i) + 1 for i in np.flatnonzero(rising & falling)]
+        above = ~np.isclose(top, self.floor[group], rtol=1e-9, atol=0.0)
+        return [int(i) + 1 for i in np.flatnonzero(rising & falling & above)]
 
     @property
     def top_group(self) -> int:

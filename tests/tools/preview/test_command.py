@@ -333,6 +333,16 @@ def test_steps_per_epoch_flag_replaces_the_count() -> None:
     assert flagged.groups[0].num_parameters is None
 
 
+def test_a_run_longer_than_the_schedule_lists_no_peak_on_the_floor() -> None:
+    # The scheduler block plans 5 epochs and the trainer runs 20: from update 30 on the rate
+    # stays on the floor, and the run's last update is no peak.
+    overrides = {"trainer": {"num_epochs": 20, "learning_rate_scheduler": {"num_epochs": 5}}}
+    result = simulate(read_experiment(load(overrides), steps_per_epoch=6))
+    assert result.lr[29:, 0].tolist() == pytest.approx([0.01 / 32] * 91, rel=1e-12)
+    assert result.peaks == [3]
+    assert "; 1 triangle(s), peaking at update(s) 3\n" in format_table(result)
+
+
 def test_default_epochs_come_from_the_trainer() -> None:
     config = load().as_dict()
     del config["trainer"]["num_epochs"]
