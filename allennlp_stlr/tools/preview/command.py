@@ -92,8 +92,8 @@ def preview(args: argparse.Namespace) -> None:
         out.write(f"WARNING: {warning}\n")
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:
-        write_csv(result, args.csv)
-        out.write(f"wrote {args.csv}\n")
+        groups = write_csv(result, args.csv)
+        out.write(f"wrote {args.csv}\nwrote {groups}\n")
     if args.plot:
         plot(result, args.plot, title=f"slanted_triangular: {args.config}", log_y=args.log_y)
         out.write(f"wrote {args.plot}\n")
