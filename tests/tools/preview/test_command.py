@@ -508,7 +508,12 @@ def test_configuration_error_is_a_message_and_exit_code(capsys: pytest.CaptureFi
     lines = done["err"].splitlines()
     assert lines[0].startswith("stlr-preview: error: slanted_triangular: with `gradual_unfreezing`")
     assert "`num_epochs` = 4 for 5 layer groups" in lines[0]
-    assert lines[1].startswith(f"hint: fix that setting in {CONFIG}")
+    # The preview names the regex of the empty group, which is one of the 5.
+    assert lines[1] == (
+        "parameter_groups regex(es) matching no parameter of the model: "
+        "`^(module\\.)?_nothing_here\\.` (group 1, empty)."
+    )
+    assert lines[2].startswith(f"hint: fix that setting in {CONFIG}")
     with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
         entry.main(["preview", CONFIG, "-o", overrides, "--traceback"])
 
