@@ -197,6 +197,7 @@ for setting, value in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.subprocess
 def test_named_bad_values_fail_the_same_way_under_python_O(request: pytest.FixtureRequest) -> None:
     cases = [("num_epochs", "five"), ("gradual_unfreezing", 2), ("last_epoch", 0), ("ratio", 0.5)]
     here = [error_of({setting: value}) for setting, value in cases]

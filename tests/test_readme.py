@@ -163,24 +163,28 @@ def check_switching_recipe(block: Block) -> str:
 
 
 # Blocks that are run: (document, first line) -> (run it, marks)
+SUBPROCESS = [pytest.mark.subprocess]
 Runner = Callable[[Block], str]
 RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
-    ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, SUBPROCESS),
     ("README.md", "{"): (check_classifier_ulmfit_config, []),
-    ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (
+        run_shell,
+        SUBPROCESS,
+    ),
     ("README.md", "allennlp train configs/classifier_ulmfit.jsonnet -s runs/classifier_ulmfit -f"): (
         run_shell,
         [pytest.mark.allennlp_train],
     ),
-    ("docs/internals.md", "import torch"): (run_python, []),
+    ("docs/internals.md", "import torch"): (run_python, SUBPROCESS),
     ("docs/switching.md", "local stlr = import 'stlr.libsonnet';"): (check_switching_recipe, []),
     ("docs/preview.md", """allennlp stlr-preview configs/classifier_ulmfit.jsonnet -o '{"trainer.patience": 2}'"""): (
         run_shell,
-        [],
+        SUBPROCESS,
     ),
     ("docs/preview.md", "python -m allennlp_stlr libsonnet --copy-to runs/my_configs"): (
         lambda block: run_shell(block, fresh=ROOT / "runs" / "my_configs"),
-        [],
+        SUBPROCESS,
     ),
 }
 
@@ -264,6 +268,7 @@ def test_block_runs_and_prints_what_the_document_shows(block: Block):
 
 
 # ----------------------------------------------------------------- key lines, beyond the shown output
+@pytest.mark.subprocess
 def test_preview_prints_the_table_header_and_every_group():
     preview = next(b for b in ALL_BLOCKS if b.key[1].startswith("allennlp stlr-preview"))
     output = printed_by(preview)
@@ -284,6 +289,7 @@ def test_the_first_screen_shows_the_two_commands():
     assert "\ntrain: env\n" in makefile and "\ntest: env\n" in makefile
 
 
+@pytest.mark.subprocess
 def test_module_commands_named_in_the_readme_exist():
     text = (ROOT / "README.md").read_text()
     named = set(re.findall(r"python -m allennlp_stlr (\w+)", text))
@@ -299,6 +305,7 @@ def test_module_commands_named_in_the_readme_exist():
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.subprocess
 def test_libsonnet_copy_command_of_the_readme(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(tmp_path)],
@@ -339,6 +346,7 @@ def test_dotted_type_of_the_readme_builds_our_class():
     assert type(scheduler) is SlantedTriangular
 
 
+@pytest.mark.subprocess
 def test_call_order_example_ends_on_the_floor():
     block = next(b for b in ALL_BLOCKS if b.key == ("docs/internals.md", "import torch"))
     assert run_python(block).strip() == str(0.1 / 32)
