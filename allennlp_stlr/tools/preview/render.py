@@ -7,11 +7,11 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from allennlp_stlr.tools.preview.experiment import GroupSpec, group_labels
-from allennlp_stlr.tools.preview.simulate import Preview
+from allennlp_stlr.tools.preview.simulate import Preview, stand_in_size
 
 
 def _unfrozen(preview: Preview, index: int) -> str:
-    if preview.experiment.groups[index].num_parameters == 0:
+    if stand_in_size(preview.experiment.groups, index) == 0:
         return "empty"
     update = preview.first_trainable_update(index)
     if update == 0:
@@ -114,7 +114,14 @@ def format_table(preview: Preview, columns: Optional[int] = None) -> str:
             f"regexes: shortened to fit {columns} columns (\"...\" stands for the middle); "
             "--csv FILE.csv also writes this table with every regex in full to FILE.groups.csv"
         )
-    if any(group.num_parameters is None for group in experiment.groups):
+    if experiment.sized_by_data:
+        namespaces = ", ".join(repr(n) for n in experiment.sized_by_data)
+        lines.append(
+            f"params ?: not counted: the model's sizes come from the vocabulary of the data "
+            f"(namespace {namespaces}), which --steps-per-epoch does not read; the schedule "
+            "takes each group to hold parameters and AllenNLP's default group none"
+        )
+    elif any(group.num_parameters is None for group in experiment.groups):
         lines.append(
             "params ?: not counted, since --steps-per-epoch skips building the model unless "
             "the scheduler uses layer groups"
@@ -197,8 +204,8 @@ def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -
     handles: List[Any] = []
     shown: List[str] = []
     any_frozen = False
-    for index, group in enumerate(preview.experiment.groups):
-        if group.num_parameters == 0:
+    for index in range(count):
+        if stand_in_size(preview.experiment.groups, index) == 0:
             continue
         rates = preview.lr[keep, index]
         frozen = ~preview.trainable[keep, index]

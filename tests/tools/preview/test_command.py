@@ -343,6 +343,50 @@ def test_a_run_longer_than_the_schedule_lists_no_peak_on_the_floor() -> None:
     assert "; 1 triangle(s), peaking at update(s) 3\n" in format_table(result)
 
 
+# Data that cannot be read: a missing file, and a URL, which has no connection here.
+NO_DATA = {
+    "train_data_path": "fixtures/data/missing.jsonl",
+    "validation_data_path": "https://example.invalid/dev.jsonl",
+}
+
+
+def test_steps_per_epoch_reads_no_data_for_layer_groups_and_says_what_it_did_not_count() -> None:
+    # ULMFIT without its empty group: uncounted, every group is taken to hold parameters.
+    kept = [g for g in ULMFIT["trainer"]["optimizer"]["parameter_groups"] if g[1]["name"] != "empty"]
+    groups = {"trainer": {"optimizer": {"parameter_groups": kept}}}
+    experiment = read_experiment(load(ULMFIT, groups, NO_DATA), steps_per_epoch=5)
+    # The fixture's embedding and label layer are sized by the data's vocabulary.
+    assert experiment.sized_by_data == ("labels", "tokens")
+    assert [group.num_parameters for group in experiment.groups] == [None] * 5
+    result = simulate(experiment)
+    # The same schedule as counted from the data (5 updates per epoch there too).
+    counted = simulate(read_experiment(load(ULMFIT, groups)))
+    assert result.lr.tolist() == counted.lr.tolist()
+    assert result.trainable.tolist() == counted.trainable.tolist()
+    assert format_table(result).splitlines()[-1] == (
+        "params ?: not counted: the model's sizes come from the vocabulary of the data "
+        "(namespace 'labels', 'tokens'), which --steps-per-epoch does not read; the schedule "
+        "takes each group to hold parameters and AllenNLP's default group none"
+    )
+
+
+def test_steps_per_epoch_counts_a_transformer_without_reading_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # allennlp-models' BoolQ model block (fixtures/roberta_switched.jsonnet): its sizes come
+    # from the transformer and `num_labels`, so the model is built with no data.
+    from tests.helpers import save_tiny_roberta
+
+    monkeypatch.setenv("STLR_ROBERTA", str(save_tiny_roberta(tmp_path)))
+    config = str(ROOT / "fixtures/roberta_switched.jsonnet")
+    without = read_experiment(load_params(config, json.dumps(NO_DATA)), steps_per_epoch=10)
+    counted = read_experiment(load_params(config))
+    assert without.sized_by_data == ()
+    sizes = [group.num_parameters for group in without.groups]
+    assert sizes == [group.num_parameters for group in counted.groups]
+    assert all(size for size in sizes[:-1]) and sizes[-1] == 0
+
+
 def test_default_epochs_come_from_the_trainer() -> None:
     config = load().as_dict()
     del config["trainer"]["num_epochs"]
