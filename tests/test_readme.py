@@ -289,6 +289,20 @@ def test_the_first_screen_shows_the_two_commands():
     assert "\ntrain: env\n" in makefile and "\ntest: env\n" in makefile
 
 
+def test_make_train_and_the_readme_say_where_the_run_went_and_what_shows_the_schedule():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntrain: env\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert recipe[0].endswith("allennlp train fixtures/experiment.jsonnet -s runs/fixture -f")
+    said = " ".join(line.split("@echo", 1)[1].strip(' "') for line in recipe[1:])
+    assert "The run is in runs/fixture" in said
+    assert "runs/fixture/stlr_trace.jsonl shows the schedule" in said
+    readme = (ROOT / "README.md").read_text()
+    assert "`runs/fixture/stlr_trace.jsonl` shows the\nschedule" in readme
+    # The run writes that file: the fixture trains with the stlr_trace callback.
+    fixture = json.loads(_jsonnet.evaluate_file(str(ROOT / "fixtures" / "experiment.jsonnet")))
+    assert {"type": "stlr_trace"} in fixture["trainer"]["callbacks"]
+
+
 @pytest.mark.subprocess
 def test_module_commands_named_in_the_readme_exist():
     text = (ROOT / "README.md").read_text()
