@@ -102,6 +102,8 @@ def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS, fresh: Optional[Path
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         VIRTUAL_ENV=str(BIN.parent),
         OMP_NUM_THREADS="1",
+        # The documents show a terminal 120 columns wide (pytest-xdist's workers set 80).
+        COLUMNS="120",
     )
     done = subprocess.run(
         ["bash", "-e", "-c", block.text],
