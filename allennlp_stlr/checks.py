@@ -66,13 +66,38 @@ def _is_finite(value: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    """`value` for a message: a huge integer by its size, anything else by a short repr."""
+    """`value` for a message, as a config writes it: a huge integer by its size, a string,
+    list or object called so (`'32'` alone reads as the number), anything else by a short
+    repr."""
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if _is_int(value) and abs(value) > 10**15:
         return f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        return f"the string {text}" + (
+            f" (in quotes: write {value.strip()} without them)" if _unquoted(value) else ""
+        )
+    if isinstance(value, (list, tuple)):
+        return f"the list {text}"
+    if isinstance(value, dict):
+        return f"the object {text}"
+    return text
+
+
+def _unquoted(text: str) -> bool:
+    """Whether `text` is a number, true, false or null once its quotes are taken off."""
+    if text.strip() in ("true", "false", "null"):
+        return True
+    if "_" in text:  # Python's float() reads 1_000; a config does not
+        return False
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _count(value: Any) -> bool:
@@ -205,7 +230,7 @@ def check_config_block(config: Dict[str, Any], settings: Sequence[str]) -> None:
     for key in settings:
         if key not in _FLAGS and isinstance(config.get(key), bool):
             raise ConfigurationError(
-                f"slanted_triangular: `{key}` must be a number, got {config[key]!r}. "
+                f"slanted_triangular: `{key}` must be a number, got {_shown(config[key])}. "
                 "A boolean is not a count (it would be read as 1 or 0)."
             )
     # Every value as written, before AllenNLP's conversion raises a TypeError of its own

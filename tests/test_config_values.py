@@ -108,9 +108,24 @@ def must_be_flag(setting: str, shown: str) -> str:
 
 # The values that gave other exceptions, or were accepted, before: (setting, value, message)
 NAMED = [
-    ("num_epochs", "five", must_be_count("num_epochs", "'five'", NUM_EPOCHS_FIX)),
-    ("num_epochs", [5], must_be_count("num_epochs", "[5]", NUM_EPOCHS_FIX)),
-    ("num_epochs", {"epochs": 5}, must_be_count("num_epochs", "{'epochs': 5}", NUM_EPOCHS_FIX)),
+    ("num_epochs", "five", must_be_count("num_epochs", "the string 'five'", NUM_EPOCHS_FIX)),
+    (
+        "num_epochs",
+        "5",
+        must_be_count("num_epochs", "the string '5' (in quotes: write 5 without them)", NUM_EPOCHS_FIX),
+    ),
+    ("num_epochs", [5], must_be_count("num_epochs", "the list [5]", NUM_EPOCHS_FIX)),
+    (
+        "num_epochs",
+        {"epochs": 5},
+        must_be_count("num_epochs", "the object {'epochs': 5}", NUM_EPOCHS_FIX),
+    ),
+    (
+        "num_epochs",
+        True,
+        "slanted_triangular: `num_epochs` must be a number, got true. A boolean is not a count "
+        "(it would be read as 1 or 0).",
+    ),
     ("num_epochs", math.nan, must_be_count("num_epochs", "nan", NUM_EPOCHS_FIX)),
     ("num_epochs", 5.0, must_be_count("num_epochs", "5.0", NUM_EPOCHS_FIX)),
     ("num_epochs", 10**400, must_be_count("num_epochs", "an integer of 401 digits", NUM_EPOCHS_FIX)),
@@ -119,7 +134,11 @@ NAMED = [
         10**400,
         must_be_count("num_steps_per_epoch", "an integer of 401 digits", STEPS_FIX, null=True),
     ),
-    ("gradual_unfreezing", "true", must_be_flag("gradual_unfreezing", "'true'")),
+    (
+        "gradual_unfreezing",
+        "true",
+        must_be_flag("gradual_unfreezing", "the string 'true' (in quotes: write true without them)"),
+    ),
     ("gradual_unfreezing", 2, must_be_flag("gradual_unfreezing", "2")),
     ("gradual_unfreezing", None, must_be_flag("gradual_unfreezing", "null")),
     ("discriminative_fine_tuning", None, must_be_flag("discriminative_fine_tuning", "null")),
@@ -130,6 +149,20 @@ NAMED = [
         "its own progress, and `--recover` restores it from the checkpoint; any other value "
         "would only make AllenNLP's `Scheduler` demand an `initial_lr` in every param group. "
         "Remove the setting.",
+    ),
+    (
+        "ratio",
+        "32",
+        "slanted_triangular: `ratio` must be a finite number >= 1 (at most 2**53), got the "
+        "string '32' (in quotes: write 32 without them). It is how many times smaller the "
+        "lowest learning rate is than the peak (32 in ULMFiT; 1 = constant learning rate).",
+    ),
+    (
+        "cut_frac",
+        "1_0",
+        "slanted_triangular: `cut_frac` must be a number in [0, 1], got the string '1_0'. It is "
+        "the fraction of each triangle spent increasing the learning rate (0.1 in ULMFiT; 0 = "
+        "decay only, 1 = warm-up only).",
     ),
     (
         "ratio",
@@ -164,6 +197,7 @@ for setting, value in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.subprocess
 def test_named_bad_values_fail_the_same_way_under_python_O(request: pytest.FixtureRequest) -> None:
     cases = [("num_epochs", "five"), ("gradual_unfreezing", 2), ("last_epoch", 0), ("ratio", 0.5)]
     here = [error_of({setting: value}) for setting, value in cases]

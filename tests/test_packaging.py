@@ -56,6 +56,7 @@ def package_files() -> List[str]:
     return sorted(str(p.relative_to(ROOT)) for p in files)
 
 
+@pytest.mark.subprocess
 def test_the_wheel_holds_every_module_and_the_libsonnet(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(name for name in names if ".dist-info/" not in name)
@@ -78,6 +79,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+@pytest.mark.subprocess
 def test_the_installed_wheel_serves_the_scheduler_and_ships_the_libsonnet(
     installed: Path, tmp_path: Path
 ) -> None:
@@ -156,6 +158,7 @@ for module in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.subprocess
 def test_local_model_says_what_to_install(tmp_path: Path) -> None:
     # An empty cache: the model must be converted, which needs both packages.
     env = dict(os.environ, STLR_CACHE=str(tmp_path / "cache"))

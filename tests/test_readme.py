@@ -102,6 +102,8 @@ def run_shell(block: Block, timeout: int = TIMEOUT_SECONDS, fresh: Optional[Path
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         VIRTUAL_ENV=str(BIN.parent),
         OMP_NUM_THREADS="1",
+        # The documents show a terminal 120 columns wide (pytest-xdist's workers set 80).
+        COLUMNS="120",
     )
     done = subprocess.run(
         ["bash", "-e", "-c", block.text],
@@ -163,11 +165,12 @@ def check_switching_recipe(block: Block) -> str:
 
 
 # Blocks that are run: (document, first line) -> (run it, marks)
+SUBPROCESS = [pytest.mark.subprocess]
 Runner = Callable[[Block], str]
 RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
-    ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp stlr-groups fixtures/experiment.jsonnet"): (run_shell, SUBPROCESS),
     ("README.md", "{"): (check_classifier_ulmfit_config, []),
-    ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (run_shell, []),
+    ("README.md", "allennlp stlr-preview configs/classifier_ulmfit.jsonnet"): (run_shell, SUBPROCESS),
     ("README.md", "allennlp stlr-find-lr configs/classifier_ulmfit.jsonnet -s runs/find_lr --csv"): (
         lambda block: run_shell(block, fresh=ROOT / "runs" / "find_lr"),
         [pytest.mark.allennlp_train],
@@ -176,15 +179,15 @@ RUN: Dict[Tuple[str, str], Tuple[Runner, List[pytest.MarkDecorator]]] = {
         run_shell,
         [pytest.mark.allennlp_train],
     ),
-    ("docs/internals.md", "import torch"): (run_python, []),
+    ("docs/internals.md", "import torch"): (run_python, SUBPROCESS),
     ("docs/switching.md", "local stlr = import 'stlr.libsonnet';"): (check_switching_recipe, []),
     ("docs/preview.md", """allennlp stlr-preview configs/classifier_ulmfit.jsonnet -o '{"trainer.patience": 2}'"""): (
         run_shell,
-        [],
+        SUBPROCESS,
     ),
     ("docs/preview.md", "python -m allennlp_stlr libsonnet --copy-to runs/my_configs"): (
         lambda block: run_shell(block, fresh=ROOT / "runs" / "my_configs"),
-        [],
+        SUBPROCESS,
     ),
 }
 
@@ -268,6 +271,7 @@ def test_block_runs_and_prints_what_the_document_shows(block: Block):
 
 
 # ----------------------------------------------------------------- key lines, beyond the shown output
+@pytest.mark.subprocess
 def test_preview_prints_the_table_header_and_every_group():
     preview = next(b for b in ALL_BLOCKS if b.key[1].startswith("allennlp stlr-preview"))
     output = printed_by(preview)
@@ -288,6 +292,21 @@ def test_the_first_screen_shows_the_two_commands():
     assert "\ntrain: env\n" in makefile and "\ntest: env\n" in makefile
 
 
+def test_make_train_and_the_readme_say_where_the_run_went_and_what_shows_the_schedule():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntrain: env\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert recipe[0].endswith("allennlp train fixtures/experiment.jsonnet -s runs/fixture -f")
+    said = " ".join(line.split("@echo", 1)[1].strip(' "') for line in recipe[1:])
+    assert "The run is in runs/fixture" in said
+    assert "runs/fixture/stlr_trace.jsonl shows the schedule" in said
+    readme = (ROOT / "README.md").read_text()
+    assert "`runs/fixture/stlr_trace.jsonl` shows the\nschedule" in readme
+    # The run writes that file: the fixture trains with the stlr_trace callback.
+    fixture = json.loads(_jsonnet.evaluate_file(str(ROOT / "fixtures" / "experiment.jsonnet")))
+    assert {"type": "stlr_trace"} in fixture["trainer"]["callbacks"]
+
+
+@pytest.mark.subprocess
 def test_module_commands_named_in_the_readme_exist():
     text = (ROOT / "README.md").read_text()
     named = set(re.findall(r"python -m allennlp_stlr ([\w-]+)", text))
@@ -303,6 +322,7 @@ def test_module_commands_named_in_the_readme_exist():
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.subprocess
 def test_libsonnet_copy_command_of_the_readme(tmp_path: Path):
     done = subprocess.run(
         [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(tmp_path)],
@@ -343,6 +363,7 @@ def test_dotted_type_of_the_readme_builds_our_class():
     assert type(scheduler) is SlantedTriangular
 
 
+@pytest.mark.subprocess
 def test_call_order_example_ends_on_the_floor():
     block = next(b for b in ALL_BLOCKS if b.key == ("docs/internals.md", "import torch"))
     assert run_python(block).strip() == str(0.1 / 32)

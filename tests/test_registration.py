@@ -35,6 +35,7 @@ def test_import_plugins_replaces_the_builtin(monkeypatch):
     assert served is not BuiltinSlantedTriangular
 
 
+@pytest.mark.subprocess
 def test_fresh_process_logs_which_class_serves_the_name(tmp_path):
     (tmp_path / ".allennlp_plugins").write_text("allennlp_stlr\n")
     code = (
@@ -137,6 +138,7 @@ def _fresh_python(code: str, cwd: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.subprocess
 def test_importing_the_plugin_changes_no_attribute_of_any_allennlp_module(tmp_path: Path) -> None:
     """Loading the plugin registers names through `register` and replaces nothing: every
     attribute of every `allennlp` module already imported is the same object afterwards."""
@@ -162,6 +164,7 @@ def test_importing_the_plugin_changes_no_attribute_of_any_allennlp_module(tmp_pa
     assert int(out.split("MODULES ")[1].split()[0]) > 100
 
 
+@pytest.mark.subprocess
 def test_importing_the_plugin_loads_no_tool_and_no_matplotlib(tmp_path: Path) -> None:
     code = (
         "import sys\n"

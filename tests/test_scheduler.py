@@ -372,7 +372,7 @@ def test_combined_resumes_exactly_from_every_update_and_unfreezes_in_a_plain_pha
 @pytest.mark.parametrize(
     "config, message",
     [
-        (dict(num_epochs=True), "`num_epochs` must be a number, got True"),
+        (dict(num_epochs=True), "`num_epochs` must be a number, got true"),
         (dict(num_epochs=3, cut_fraction=0.2), "unknown setting `cut_fraction`. Did you mean `cut_frac`?"),
         (dict(num_epochs=3, gradual_unfreezin=True), "Did you mean `gradual_unfreezing`?"),
         (

@@ -433,6 +433,7 @@ for sizes, kwargs, _ in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.subprocess
 def test_invalid_configurations_fail_the_same_way_under_python_O(request: pytest.FixtureRequest) -> None:
     """The checks are not `assert`s: `python -O` gives the same errors, word for word."""
     here = []

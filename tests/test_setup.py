@@ -4,7 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.subprocess
 
 SCRIPT = ROOT / "tools" / "python.sh"
 

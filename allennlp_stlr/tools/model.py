@@ -7,6 +7,7 @@ vocabulary from the instances of the datasets named by `datasets_for_vocab_creat
 them by default), the model from that vocabulary, and the loaders indexed with the model's
 vocabulary (a model may extend it while it is built).
 """
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 from allennlp.common import Params
@@ -58,3 +59,48 @@ def build_model(params: Params) -> Tuple[Model, DataLoader]:
     for data_loader in data_loaders.values():
         data_loader.index_with(model.vocab)
     return model, data_loaders["train"]
+
+
+class _AskedVocabulary(Vocabulary):
+    """An empty vocabulary that records each namespace a model asks about while it is built."""
+
+    def __init__(self) -> None:
+        self.asked: List[str] = []
+        super().__init__()
+
+    def get_vocab_size(self, namespace: str = "tokens") -> int:
+        self.asked.append(namespace)
+        return super().get_vocab_size(namespace)
+
+    def get_token_index(self, token: str, namespace: str = "tokens") -> int:
+        self.asked.append(namespace)
+        return super().get_token_index(token, namespace)
+
+    def get_token_to_index_vocabulary(self, namespace: str = "tokens") -> Dict[str, int]:
+        self.asked.append(namespace)
+        return super().get_token_to_index_vocabulary(namespace)
+
+    def get_index_to_token_vocabulary(self, namespace: str = "tokens") -> Dict[int, str]:
+        self.asked.append(namespace)
+        return super().get_index_to_token_vocabulary(namespace)
+
+
+def build_model_without_data(params: Params) -> Tuple[Optional[Model], List[str]]:
+    """
+    The model of the experiment `params` with its sizes as training gives them, built
+    without reading any data: on an empty vocabulary, which it must not ask about. A model
+    whose sizes come from the vocabulary (an embedding per token, a label count) asks; then
+    there is no model, and the namespaces it asked about are returned.
+    """
+    params = params.duplicate()
+    prepare_environment(params)
+    vocabulary = _AskedVocabulary()
+    with warnings.catch_warnings():
+        # A label layer sized by the empty vocabulary: that model is not used.
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        model = Model.from_params(
+            params=params.pop("model"), vocab=vocabulary, serialization_dir=None
+        )
+    if vocabulary.asked:
+        return None, sorted(set(vocabulary.asked))
+    return model, []

@@ -205,7 +205,17 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     overrides = ["-o", json.dumps(case.overrides)] if case.overrides else []
     done = allennlp_train(case.config, "-s", str(serialization_dir), *overrides)
     assert done.returncode == 0, done.stderr[-5000:]
+    (serialization_dir.parent / "printed.txt").write_text(done.stdout + done.stderr)
     return case, serialization_dir
+
+
+def test_the_run_prints_no_download_error_and_no_traceback(run: Run) -> None:
+    # `make train` runs the first case. allennlp-models, imported by every allennlp command,
+    # downloads NLTK's punkt model unless `make env` installed it.
+    _, serialization_dir = run
+    printed = (serialization_dir.parent / "printed.txt").read_text()
+    assert "[nltk_data]" not in printed and "Error loading" not in printed
+    assert "Traceback" not in printed
 
 
 def test_every_update_is_traced_once(run: Run) -> None:

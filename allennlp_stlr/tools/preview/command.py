@@ -26,7 +26,11 @@ from allennlp_stlr.tools.preview.advice import (
     scheduler_warnings,
 )
 from allennlp_stlr.tools.config import load_params
-from allennlp_stlr.tools.preview.experiment import NeedsLayerGroups, read_experiment
+from allennlp_stlr.tools.preview.experiment import (
+    NeedsLayerGroups,
+    read_experiment,
+    unmatched_regexes,
+)
 from allennlp_stlr.tools.preview.render import format_table, plot, write_csv
 from allennlp_stlr.tools.preview.serving import fallback_warnings
 from allennlp_stlr.tools.preview.simulate import simulate
@@ -73,19 +77,28 @@ def preview(args: argparse.Namespace) -> None:
     params = load_params(args.config, args.overrides)
     with scheduler_warnings() as logged:
         experiment = read_experiment(params, steps_per_epoch=args.steps_per_epoch)
-        result = simulate(experiment)
+        unmatched = unmatched_regexes(experiment)
+        try:
+            result = simulate(experiment)
+        except ConfigurationError as error:
+            if unmatched is None:
+                raise
+            # The scheduler sees tensors, not names: the preview names the regex and the
+            # parameters.
+            raise ConfigurationError(f"{error}\n{unmatched}") from error
     out = sys.stdout
     # The scheduler's own warnings repeat some of the preview's: each is printed once.
     found = fallback_warnings(
         experiment.scheduler.get("type") or "", getattr(args, "include_package", None) or []
     )
-    found += config_warnings(experiment) + logged + checks_callback_warnings(experiment.config)
+    found += config_warnings(experiment) + ([unmatched] if unmatched else []) + logged
+    found += checks_callback_warnings(experiment.config)
     for warning in dict.fromkeys(found):
         out.write(f"WARNING: {warning}\n")
     out.write(f"slanted_triangular preview of {args.config}\n{format_table(result)}\n")
     if args.csv:
-        write_csv(result, args.csv)
-        out.write(f"wrote {args.csv}\n")
+        groups = write_csv(result, args.csv)
+        out.write(f"wrote {args.csv}\nwrote {groups}\n")
     if args.plot:
         plot(result, args.plot, title=f"slanted_triangular: {args.config}", log_y=args.log_y)
         out.write(f"wrote {args.plot}\n")

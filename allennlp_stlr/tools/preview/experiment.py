@@ -5,6 +5,7 @@ What a slanted triangular schedule depends on, read from an experiment's `Params
 """
 import copy
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -20,7 +21,7 @@ from allennlp.training.util import data_loaders_from_params
 from allennlp_stlr import layers
 from allennlp_stlr.scheduler import SlantedTriangular
 from allennlp_stlr.tools.failures import building
-from allennlp_stlr.tools.model import build_model
+from allennlp_stlr.tools.model import build_model, build_model_without_data
 from allennlp_stlr.tools.preview.counting import count_updates
 
 
@@ -49,6 +50,9 @@ class Experiment:
     parameter_names: Optional[List[str]]  # trainable parameters, when the model was built
     config: Dict[str, Any]  # the whole experiment, overrides applied
     workers: int = 1  # distributed workers (cuda_devices x num_nodes)
+    # Vocabulary namespaces the model's sizes come from, when they kept it from being built
+    # without the data (--steps-per-epoch reads none).
+    sized_by_data: Tuple[str, ...] = ()
 
     @property
     def layered(self) -> bool:
@@ -70,6 +74,39 @@ class Experiment:
 def group_labels(groups: Sequence[GroupSpec]) -> List[str]:
     """Each group's label, as training gives it (`layers.label_groups`)."""
     return layers.label_groups([group.name for group in groups])
+
+
+def unmatched_regexes(experiment: Experiment, shown: int = 6) -> Optional[str]:
+    """
+    The `parameter_groups` regexes that match no parameter of the built model, each with
+    its group, and the parameters AllenNLP's default group then holds, which are what a
+    misspelled regex was meant for (at most `shown` names). None when every regex matches
+    or the model was not built.
+    """
+    names = experiment.parameter_names
+    if names is None:
+        return None
+    labels = group_labels(experiment.groups)
+    missed = [
+        f"`{regex}` (group {index}, {labels[index]})"
+        for index, group in enumerate(experiment.groups)
+        for regex in group.regexes
+        if not any(re.search(regex, name) for name in names)  # AllenNLP's own test
+    ]
+    if not missed:
+        return None
+    message = (
+        f"parameter_groups regex(es) matching no parameter of the model: "
+        f"{'; '.join(missed)}."
+    )
+    default = experiment.groups[-1].parameter_names or ()
+    if default:
+        more = f" and {len(default) - shown} more" if len(default) > shown else ""
+        message += (
+            f" AllenNLP's default group ({labels[-1]}) holds the {len(default)} parameter tensor(s) "
+            f"that no regex matches: {', '.join(default[:shown])}{more}."
+        )
+    return message
 
 
 class NeedsLayerGroups(ConfigurationError):
@@ -142,7 +179,9 @@ def read_experiment(
     Read what the schedule depends on from `params`. `steps_per_epoch` stands for the
     number of updates per epoch each worker makes, instead of counting them from the data;
     `build` forces (or skips) building the model to count each param group's parameters
-    (by default, only when the scheduler treats param groups as layers).
+    (by default, only when the scheduler treats param groups as layers). With
+    `steps_per_epoch` and the default `build`, no data is read: the model is built on an
+    empty vocabulary, unless its sizes come from the vocabulary (`sized_by_data`).
     """
     config = copy.deepcopy(params.as_dict(quiet=True))
     trainer = config.get("trainer", {})
@@ -157,6 +196,7 @@ def read_experiment(
     layered = bool(
         scheduler.get("gradual_unfreezing") or scheduler.get("discriminative_fine_tuning")
     )
+    without_data = build is None and steps_per_epoch is not None
     if build is None:
         # Layered schedules need the group sizes (empty groups change discriminative decay
         # and gradual unfreezing); the others show them, so that a regex matching nothing is
@@ -165,8 +205,11 @@ def read_experiment(
 
     model: Optional[Model] = None
     loader: Optional[DataLoader] = None
+    sized_by_data: List[str] = []
     with building(config, layered):
-        if build:
+        if build and without_data:
+            model, sized_by_data = build_model_without_data(params)
+        elif build:
             model, loader = build_model(params)
         if steps_per_epoch is not None:
             updates, passed, source = steps_per_epoch, steps_per_epoch, "--steps-per-epoch"
@@ -203,5 +246,14 @@ def read_experiment(
         GroupSpec(None, (), lr, sizes[-1], members[-1])
     )
     return Experiment(
-        num_epochs, updates, passed, source, groups, scheduler, names, config, how_many
+        num_epochs,
+        updates,
+        passed,
+        source,
+        groups,
+        scheduler,
+        names,
+        config,
+        how_many,
+        tuple(sized_by_data),
     )

@@ -1,15 +1,17 @@
 """The preview as a table, a CSV of every update and a plot, each group called by its name."""
 import csv
+import shutil
+from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
 from allennlp_stlr.tools.preview.experiment import GroupSpec, group_labels
-from allennlp_stlr.tools.preview.simulate import Preview
+from allennlp_stlr.tools.preview.simulate import Preview, stand_in_size
 
 
 def _unfrozen(preview: Preview, index: int) -> str:
-    if preview.experiment.groups[index].num_parameters == 0:
+    if stand_in_size(preview.experiment.groups, index) == 0:
         return "empty"
     update = preview.first_trainable_update(index)
     if update == 0:
@@ -25,8 +27,48 @@ def _regexes(groups: Sequence[GroupSpec], index: int) -> str:
     return "(parameters that no regex matches)"
 
 
-def format_table(preview: Preview) -> str:
-    """The run's length, the scheduler's settings, one row per group and how to read them."""
+# Without a terminal (a pipe, a file, COLUMNS unset), rows are cut to this width.
+DEFAULT_COLUMNS = 120
+# The regexes column keeps at least this many characters, however wide the other columns.
+_MIN_REGEXES = 24
+_GROUP_COLUMNS = ["group", "name", "params", "peak lr", "floor lr", "unfrozen", "regexes"]
+
+
+def _group_rows(preview: Preview) -> List[List[str]]:
+    """One row per group, as in `_GROUP_COLUMNS`, with every regex in full."""
+    groups = preview.experiment.groups
+    labels = group_labels(groups)
+    return [
+        [
+            str(index),
+            labels[index],
+            "?" if group.num_parameters is None else f"{group.num_parameters:,}",
+            f"{preview.peak[index]:.4g}",
+            f"{preview.floor[index]:.4g}",
+            _unfrozen(preview, index),
+            _regexes(groups, index),
+        ]
+        for index, group in enumerate(groups)
+    ]
+
+
+def shortened(text: str, room: int) -> str:
+    """`text` in at most `room` characters: its start and its end around "...". The end
+    of a layer's regexes is what tells the layers of a stack apart (`layer\\.11\\.`)."""
+    if len(text) <= room:
+        return text
+    head = (room - 3) // 3
+    return text[:head] + "..." + text[len(text) - (room - 3 - head) :]
+
+
+def format_table(preview: Preview, columns: Optional[int] = None) -> str:
+    """
+    The run's length, the scheduler's settings, one row per group and how to read them.
+    Rows are cut to `columns` characters (by default the terminal's width, or `COLUMNS`,
+    else `DEFAULT_COLUMNS`) by shortening the regexes; `write_csv` writes them in full.
+    """
+    if columns is None:
+        columns = shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns
     experiment = preview.experiment
     total = len(preview.lr)
     per = " per worker" if experiment.workers > 1 else ""
@@ -37,22 +79,22 @@ def format_table(preview: Preview) -> str:
         + ", ".join(f"{k} = {v}" for k, v in preview.settings.items() if v is not None),
         "",
     ]
-    groups = experiment.groups
-    labels = group_labels(groups)
-    unfrozen = [_unfrozen(preview, i) for i in range(len(groups))]
-    width = max(len("name"), *(len(label) for label in labels))
-    state = max(len("unfrozen"), *(len(u) for u in unfrozen))
+    rows = _group_rows(preview)
+    width = max(len("name"), *(len(row[1]) for row in rows))
+    state = max(len("unfrozen"), *(len(row[5]) for row in rows))
     lines.append(
         f"{'group':>5}  {'name':<{width}}  {'params':>11}  {'peak lr':>10}  {'floor lr':>10}"
         f"  {'unfrozen':<{state}}  regexes"
     )
-    for index, group in enumerate(groups):
-        count = "?" if group.num_parameters is None else f"{group.num_parameters:,}"
-        lines.append(
-            f"{index:>5}  {labels[index]:<{width}}  {count:>11}  {preview.peak[index]:>10.4g}"
-            f"  {preview.floor[index]:>10.4g}  {unfrozen[index]:<{state}}"
-            f"  {_regexes(groups, index)}"
+    cut = False
+    for index, name, count, peak, floor, unfrozen, regexes in rows:
+        row = (
+            f"{index:>5}  {name:<{width}}  {count:>11}  {peak:>10}  {floor:>10}"
+            f"  {unfrozen:<{state}}  "
         )
+        room = max(_MIN_REGEXES, columns - len(row))
+        cut = cut or len(regexes) > room
+        lines.append(row + shortened(regexes, room))
     peaks = preview.peaks
     lines.append("")
     if peaks:
@@ -67,7 +109,19 @@ def format_table(preview: Preview) -> str:
         "updates are counted from 1 and epochs from 0, as in AllenNLP's logs and the "
         "stlr_trace callback",
     ]
-    if any(group.num_parameters is None for group in groups):
+    if cut:
+        lines.append(
+            f"regexes: shortened to fit {columns} columns (\"...\" stands for the middle); "
+            "--csv FILE.csv also writes this table with every regex in full to FILE.groups.csv"
+        )
+    if experiment.sized_by_data:
+        namespaces = ", ".join(repr(n) for n in experiment.sized_by_data)
+        lines.append(
+            f"params ?: not counted: the model's sizes come from the vocabulary of the data "
+            f"(namespace {namespaces}), which --steps-per-epoch does not read; the schedule "
+            "takes each group to hold parameters and AllenNLP's default group none"
+        )
+    elif any(group.num_parameters is None for group in experiment.groups):
         lines.append(
             "params ?: not counted, since --steps-per-epoch skips building the model unless "
             "the scheduler uses layer groups"
@@ -75,13 +129,28 @@ def format_table(preview: Preview) -> str:
     return "\n".join(lines)
 
 
+def groups_csv_path(path: str) -> str:
+    """Where `write_csv` puts the groups table beside the updates: `lr.csv` -> `lr.groups.csv`."""
+    file = Path(path)
+    stem = file.stem if file.suffix == ".csv" else file.name
+    return str(file.with_name(f"{stem}.groups.csv"))
+
+
 def csv_header(groups: Sequence[GroupSpec]) -> List[str]:
     labels = group_labels(groups)
     return ["update", "epoch"] + [f"lr: {x}" for x in labels] + [f"trainable: {x}" for x in labels]
 
 
-def write_csv(preview: Preview, path: str) -> None:
-    """One row per update: update (1-based), epoch (0-based), each group's rate and flag."""
+def write_csv(preview: Preview, path: str) -> str:
+    """
+    One row per update: update (1-based), epoch (0-based), each group's rate and flag. The
+    table's rows, with every regex in full, go to `groups_csv_path(path)`, which is returned.
+    """
+    groups_path = groups_csv_path(path)
+    with open(groups_path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(_GROUP_COLUMNS)
+        writer.writerows(_group_rows(preview))
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(csv_header(preview.experiment.groups))
@@ -92,6 +161,7 @@ def write_csv(preview: Preview, path: str) -> None:
                 + [repr(float(x)) for x in preview.lr[row]]
                 + flags[row].tolist()
             )
+    return groups_path
 
 
 def plot(
@@ -129,26 +199,32 @@ def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -
     else:
         colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, count))
     labels = group_labels(preview.experiment.groups)
+    # Handles and labels are given to the legend explicitly: from line labels matplotlib
+    # leaves out any that starts with "_", as module names do (`_text_field_embedder`).
+    handles: List[Any] = []
+    shown: List[str] = []
     any_frozen = False
-    for index, group in enumerate(preview.experiment.groups):
-        if group.num_parameters == 0:
+    for index in range(count):
+        if stand_in_size(preview.experiment.groups, index) == 0:
             continue
         rates = preview.lr[keep, index]
         frozen = ~preview.trainable[keep, index]
-        axes.plot(
-            updates[keep], np.where(frozen, np.nan, rates), color=colours[index],
-            label=labels[index],
+        (line,) = axes.plot(
+            updates[keep], np.where(frozen, np.nan, rates), color=colours[index]
         )
+        handles.append(line)
+        shown.append(labels[index])
         if frozen.any():
             any_frozen = True
             # Extend one point into the trainable span so the two pieces join.
-            shown = frozen | np.r_[False, frozen[:-1]]
+            dotted = frozen | np.r_[False, frozen[:-1]]
             axes.plot(
-                updates[keep], np.where(shown, rates, np.nan), color="0.6", linestyle=":",
+                updates[keep], np.where(dotted, rates, np.nan), color="0.6", linestyle=":",
                 linewidth=1.2,
             )
     if any_frozen:
-        axes.plot([], [], color="0.6", linestyle=":", label="frozen (rate set, not training)")
+        handles += axes.plot([], [], color="0.6", linestyle=":")
+        shown.append("frozen (rate set, not training)")
     per_epoch = preview.experiment.updates_per_epoch
     for end in range(1, preview.experiment.num_epochs):
         axes.axvline(end * per_epoch + 0.5, color="0.85", linewidth=0.8, zorder=0)
@@ -161,6 +237,6 @@ def figure(preview: Preview, title: Optional[str] = None, log_y: bool = False) -
     axes.set_xlim(0, total + 1)
     axes.set_xlabel("optimizer update (thin grey lines: epoch ends)")
     axes.set_title(title or "slanted triangular learning rates per layer group")
-    axes.legend(loc="best", fontsize="small", ncol=2 if count > 8 else 1)
+    axes.legend(handles, shown, loc="best", fontsize="small", ncol=2 if count > 8 else 1)
     drawing.tight_layout()
     return drawing

@@ -39,18 +39,23 @@ class Preview:
 
     @property
     def peaks(self) -> List[int]:
-        """Updates (1-based) at which the top layer group's rate peaks, one per triangle."""
-        top = self.lr[:, self.top_group]
+        """Updates (1-based) at which the top layer group's rate peaks, one per triangle: the
+        last update of each rise, above the floor (a run longer than the schedule's plan
+        ends flat on the floor, which is no peak)."""
+        group = self.top_group
+        top = self.lr[:, group]
         if len(top) == 0:
             return []
         rising = np.r_[True, top[1:] >= top[:-1]]
         falling = np.r_[top[:-1] > top[1:], True]
-        return [int(i) + 1 for i in np.flatnonzero(rising & falling)]
+        above = ~np.isclose(top, self.floor[group], rtol=1e-9, atol=0.0)
+        return [int(i) + 1 for i in np.flatnonzero(rising & falling & above)]
 
     @property
     def top_group(self) -> int:
-        nonempty = [i for i, g in enumerate(self.experiment.groups) if g.num_parameters != 0]
-        return nonempty[-1] if nonempty else len(self.experiment.groups) - 1
+        groups = self.experiment.groups
+        nonempty = [i for i in range(len(groups)) if stand_in_size(groups, i)]
+        return nonempty[-1] if nonempty else len(groups) - 1
 
     def first_trainable_update(self, group: int) -> int:
         """The 1-based update from which `group` trains for good (0: never)."""
@@ -61,14 +66,24 @@ class Preview:
         return int(frozen[-1]) + 2 if frozen.size else 1
 
 
+def stand_in_size(groups: Sequence[GroupSpec], index: int) -> int:
+    """The group's parameter count; when the model was not built, 1 (taken to hold
+    parameters), except for AllenNLP's default group after configured ones, taken to be
+    empty: gradual unfreezing refuses parameters there."""
+    counted = groups[index].num_parameters
+    if counted is not None:
+        return counted
+    return 0 if index == len(groups) - 1 and len(groups) > 1 else 1
+
+
 def stand_in_optimizer(groups: Sequence[GroupSpec]) -> torch.optim.SGD:
     """
     A real SGD over one meta tensor per non-empty group: the same groups, rates and
     parameter counts (which discriminative decay and the checks look at), no memory.
     """
     param_groups = []
-    for group in groups:
-        size = 1 if group.num_parameters is None else group.num_parameters
+    for index, group in enumerate(groups):
+        size = stand_in_size(groups, index)
         # Trainable like a fresh model parameter; meta tensors hold no memory.
         params = [torch.empty(size, device="meta", requires_grad=True)] if size else []
         entry: Dict[str, Any] = {"params": params, "lr": group.lr}

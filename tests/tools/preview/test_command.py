@@ -234,6 +234,7 @@ def test_misconfigured_epoch_length_is_simulated_as_trained(
     assert "Remove `num_steps_per_epoch` from the scheduler's config" in warnings[0]
 
 
+@pytest.mark.subprocess
 def test_each_warning_is_printed_once_on_stdout_and_not_repeated_on_stderr() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "allennlp_stlr", "preview", CONFIG, "-o",
@@ -263,7 +264,9 @@ def test_command_writes_table_csv_and_plot(
     # The scheduler's warning about the deliberately empty group, once, on stdout.
     warnings = [line for line in done.stdout.splitlines() if "WARNING" in line]
     assert warnings == [
-        "WARNING: " + empty_group_message(1, "empty", True, 0)
+        "WARNING: parameter_groups regex(es) matching no parameter of the model: "
+        "`^(module\\.)?_nothing_here\\.` (group 1, empty).",
+        "WARNING: " + empty_group_message(1, "empty", True, 0),
     ]
     assert "6 epochs x 5 updates = 30 updates" in done.stdout
     rows = {line.split()[1]: line for line in done.stdout.splitlines()
@@ -306,6 +309,60 @@ def test_steps_per_epoch_flag_replaces_the_count() -> None:
     # The fixture needs no model for a plain schedule: group sizes stay unknown.
     assert flagged.parameter_names is None
     assert flagged.groups[0].num_parameters is None
+
+
+def test_a_run_longer_than_the_schedule_lists_no_peak_on_the_floor() -> None:
+    # The scheduler block plans 5 epochs and the trainer runs 20: from update 30 on the rate
+    # stays on the floor, and the run's last update is no peak.
+    overrides = {"trainer": {"num_epochs": 20, "learning_rate_scheduler": {"num_epochs": 5}}}
+    result = simulate(read_experiment(load(overrides), steps_per_epoch=6))
+    assert result.lr[29:, 0].tolist() == pytest.approx([0.01 / 32] * 91, rel=1e-12)
+    assert result.peaks == [3]
+    assert "; 1 triangle(s), peaking at update(s) 3\n" in format_table(result)
+
+
+# Data that cannot be read: a missing file, and a URL, which has no connection here.
+NO_DATA = {
+    "train_data_path": "fixtures/data/missing.jsonl",
+    "validation_data_path": "https://example.invalid/dev.jsonl",
+}
+
+
+def test_steps_per_epoch_reads_no_data_for_layer_groups_and_says_what_it_did_not_count() -> None:
+    # ULMFIT without its empty group: uncounted, every group is taken to hold parameters.
+    kept = [g for g in ULMFIT["trainer"]["optimizer"]["parameter_groups"] if g[1]["name"] != "empty"]
+    groups = {"trainer": {"optimizer": {"parameter_groups": kept}}}
+    experiment = read_experiment(load(ULMFIT, groups, NO_DATA), steps_per_epoch=5)
+    # The fixture's embedding and label layer are sized by the data's vocabulary.
+    assert experiment.sized_by_data == ("labels", "tokens")
+    assert [group.num_parameters for group in experiment.groups] == [None] * 5
+    result = simulate(experiment)
+    # The same schedule as counted from the data (5 updates per epoch there too).
+    counted = simulate(read_experiment(load(ULMFIT, groups)))
+    assert result.lr.tolist() == counted.lr.tolist()
+    assert result.trainable.tolist() == counted.trainable.tolist()
+    assert format_table(result).splitlines()[-1] == (
+        "params ?: not counted: the model's sizes come from the vocabulary of the data "
+        "(namespace 'labels', 'tokens'), which --steps-per-epoch does not read; the schedule "
+        "takes each group to hold parameters and AllenNLP's default group none"
+    )
+
+
+def test_steps_per_epoch_counts_a_transformer_without_reading_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # allennlp-models' BoolQ model block (fixtures/roberta_switched.jsonnet): its sizes come
+    # from the transformer and `num_labels`, so the model is built with no data.
+    from tests.helpers import save_tiny_roberta
+
+    monkeypatch.setenv("STLR_ROBERTA", str(save_tiny_roberta(tmp_path)))
+    config = str(ROOT / "fixtures/roberta_switched.jsonnet")
+    without = read_experiment(load_params(config, json.dumps(NO_DATA)), steps_per_epoch=10)
+    counted = read_experiment(load_params(config))
+    assert without.sized_by_data == ()
+    sizes = [group.num_parameters for group in without.groups]
+    assert sizes == [group.num_parameters for group in counted.groups]
+    assert all(size for size in sizes[:-1]) and sizes[-1] == 0
 
 
 def test_default_epochs_come_from_the_trainer() -> None:
@@ -468,9 +525,51 @@ def test_configuration_error_is_a_message_and_exit_code(capsys: pytest.CaptureFi
     lines = done["err"].splitlines()
     assert lines[0].startswith("stlr-preview: error: slanted_triangular: with `gradual_unfreezing`")
     assert "`num_epochs` = 4 for 5 layer groups" in lines[0]
-    assert lines[1].startswith(f"hint: fix that setting in {CONFIG}")
+    # The preview names the regex of the empty group, which is one of the 5.
+    assert lines[1] == (
+        "parameter_groups regex(es) matching no parameter of the model: "
+        "`^(module\\.)?_nothing_here\\.` (group 1, empty)."
+    )
+    assert lines[2].startswith(f"hint: fix that setting in {CONFIG}")
     with pytest.raises(ConfigurationError, match="`num_epochs` = 4 for 5 layer groups"):
         entry.main(["preview", CONFIG, "-o", overrides, "--traceback"])
+
+
+# ULMFIT's groups with the embedder's regex misspelled, as in a hand-written config.
+MISSPELLED = [
+    [["^(module\\.)?_text_field_embeder\\."], {"name": "embedder"}],
+    *ULMFIT["trainer"]["optimizer"]["parameter_groups"][2:],
+]
+UNMATCHED = (
+    "parameter_groups regex(es) matching no parameter of the model: "
+    "`^(module\\.)?_text_field_embeder\\.` (group 0, embedder). AllenNLP's default group "
+    "(group 4) holds the 1 parameter tensor(s) that no regex matches: "
+    "_text_field_embedder.token_embedder_tokens.weight."
+)
+
+
+@pytest.mark.parametrize("mode", ["gradual_unfreezing", "discriminative_fine_tuning"])
+def test_a_regex_that_matches_nothing_is_named_with_the_parameters_it_missed(
+    mode: str, capsys: pytest.CaptureFixture
+) -> None:
+    overrides = merged(GOOD, {"trainer": {
+        "optimizer": {"parameter_groups": MISSPELLED},
+        "learning_rate_scheduler": {
+            "gradual_unfreezing": mode == "gradual_unfreezing", "discriminative_fine_tuning": True
+        },
+    }})  # fmt: skip
+    done = run_main(capsys, "preview", CONFIG, "-o", json.dumps(overrides))
+    if mode == "gradual_unfreezing":
+        # The scheduler refuses the parameters left in the default group; the preview says
+        # which regex missed them.
+        assert done["code"] == 1
+        lines = done["err"].splitlines()
+        assert "fell into AllenNLP's default group (group 4)" in lines[0]
+        assert lines[1] == UNMATCHED
+    else:
+        # They train at the top rate in the default group: a warning, and the preview.
+        assert done["code"] == 0, done["err"]
+        assert f"WARNING: {UNMATCHED}" in done["out"].splitlines()
 
 
 # file name, its text (None: no such file), the hint line
@@ -543,6 +642,7 @@ def test_suggest_groups_refuses_preview_options(
 
 
 # ----------------------------------------------------------------------------- groups
+@pytest.mark.subprocess
 def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
     done = subprocess.run(
         [ALLENNLP, "stlr-groups", CONFIG], cwd=ROOT, capture_output=True, text=True
@@ -574,6 +674,7 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
 
 
 # ----------------------------------------------------------------------------- entry points
+@pytest.mark.subprocess
 def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
     """`python -m allennlp_stlr` from a folder without `.allennlp_plugins` prints what the
     `allennlp` subcommands print from the root."""
