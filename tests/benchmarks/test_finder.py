@@ -1,0 +1,84 @@
+"""
+The finder benchmark's bookkeeping (`benchmarks/finder.py`): a recorded set is not swept
+again, the table counts the suggestions within a factor of 2 of the searched best, and a
+run at the suggestion is placed among the search's runs. No sweep, no training: the
+search and the sweep's record are stand-ins written by the harnesses' own functions.
+"""
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+from allennlp.common.checks import ConfigurationError
+
+from benchmarks import finder, recipes
+
+KEYS = {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8}
+DEV = {1e-4: 0.8, 2e-4: 0.85, 4e-4: 0.75}
+
+
+def write_search(recipes_out: Path) -> Dict[str, Any]:
+    """A finished rate search of `KEYS` (best 2e-4), as the recipes harness writes it."""
+    runs = [{"value": v, "best_dev_accuracy": a, "cpu_seconds": 100.0 + i} for i, (v, a) in enumerate(DEV.items())]
+    summary = recipes.rate_search_summary(KEYS, list(DEV), runs)
+    recipes.write_rate_search(recipes_out / "lr_search", summary)
+    return summary
+
+
+def sweep_record(suggestion: float) -> Dict[str, Any]:
+    """What `sweep_set` records, with each rule suggesting `suggestion` times 1, 2, 4, 8."""
+    suggestions = {name: suggestion * 2**i for i, name in enumerate(finder.rules.RULES)}
+    return {
+        **KEYS,
+        "searched_best": 2e-4,
+        "search_dev_accuracy": {f"{v:g}": a for v, a in DEV.items()},
+        "training_cpu_seconds": 101.0,
+        "suggestions": suggestions,
+        "ratios": {name: value / 2e-4 for name, value in suggestions.items()},
+        "cpu_seconds": {"build": 10.0, "sweep": 50.0, "total": 60.0},
+        "curve": {"rates": [1e-7], "losses": [0.7]},
+    }
+
+
+def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: Path) -> None:
+    recipes_out = tmp_path / "recipes"
+    write_search(recipes_out)
+    out = tmp_path / "finder"
+    recorded = sweep_record(3e-4)
+    finder.record_path(out, KEYS).parent.mkdir(parents=True)
+    finder.record_path(out, KEYS).write_text(json.dumps(recorded))
+    records = finder.run(out, recipes_out, tmp_path / "data", [KEYS], "valley")
+    assert records == [recorded]
+    assert not (out / "work").exists()  # nothing was built
+    table = (out / "summary.md").read_text()
+    assert (
+        "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 0.0003 | 0.0002 | 1.50 | "
+        "slide 0.0006 (3), steepest 0.0012 (6), minimum 0.0024 (12) | 60 (10 + 50) | 101 | "
+        "not trained yet | 0.0001: 80.0, 0.0002: 85.0, 0.0004: 75.0 |"
+    ) in table
+    assert "| LSTM `full`, 1,000 reviews | waits for the LM |" in table
+    assert "(valley): 1 of the 1 MiniLM sets counted so far; the 2 LSTM sets" in table
+    # Another rule: 6 times the searched best is not within a factor of 2.
+    assert "(steepest): 0 of the 1 MiniLM sets" in finder.summary_markdown(records, "steepest")
+    assert "curve" not in json.loads((out / "summary.json").read_text())["sets"][0]
+
+
+@pytest.mark.parametrize(
+    "dev, rank, below",
+    [(0.9, 1, -5.0), (0.85, 1, 0.0), (0.8, 2, 5.0), (0.7, 4, 15.0)],
+)
+def test_a_run_at_the_suggestion_is_placed_among_the_searchs_runs(dev: float, rank: int, below: float) -> None:
+    found = finder.placed(dev, {f"{v:g}": a for v, a in DEV.items()})
+    assert (found["rank"], found["of"]) == (rank, 4)
+    assert found["below_best_points"] == pytest.approx(below)
+
+
+@pytest.mark.parametrize("ratio, expected", [(0.5, True), (2.0, True), (0.49, False), (2.01, False)])
+def test_within_a_factor_of_2_counts_both_ends(ratio: float, expected: bool) -> None:
+    assert finder.within(ratio) is expected
+
+
+def test_a_set_without_a_finished_search_stops_before_any_sweep(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no rate search of imdb_stlr_gradual_decay0.8"):
+        finder.run(tmp_path / "finder", tmp_path / "recipes", tmp_path / "data", [KEYS], "valley")
+    assert not (tmp_path / "data").exists()
