@@ -5,12 +5,15 @@ run at the suggestion is placed among the search's runs. No sweep, no training: 
 search and the sweep's record are stand-ins written by the harnesses' own functions.
 """
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 from allennlp.common.checks import ConfigurationError
 
+from allennlp_stlr.tools.find_lr import rules
+from allennlp_stlr.tools.find_lr.sweep import Settings, Sweep
 from benchmarks import finder, recipes
 
 KEYS = {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8}
@@ -27,7 +30,7 @@ def write_search(recipes_out: Path) -> Dict[str, Any]:
 
 def sweep_record(suggestion: float) -> Dict[str, Any]:
     """What `sweep_set` records, with each rule suggesting `suggestion` times 1, 2, 4, 8."""
-    suggestions = {name: suggestion * 2**i for i, name in enumerate(finder.rules.RULES)}
+    suggestions = {name: suggestion * 2**i for i, name in enumerate(rules.RULES)}
     return {
         **KEYS,
         "searched_best": 2e-4,
@@ -36,8 +39,24 @@ def sweep_record(suggestion: float) -> Dict[str, Any]:
         "suggestions": suggestions,
         "ratios": {name: value / 2e-4 for name, value in suggestions.items()},
         "cpu_seconds": {"build": 10.0, "sweep": 50.0, "total": 60.0},
-        "curve": {"rates": [1e-7], "losses": [0.7]},
+        "settings": asdict(Settings()),
+        "curve": {"rates": RATES, "losses": SPIKE},
     }
+
+
+RATES = rules.exponential_rates(1e-7, 10.0, 100)
+# A slowly falling loss with one spike at step 50 that only an unsmoothed curve takes for
+# divergence.
+SPIKE = [1.0 - 0.001 * i for i in range(50)] + [5.0] + [0.95 - 0.001 * i for i in range(49)]
+
+
+def test_a_recorded_sweep_is_read_again_at_another_smoothing() -> None:
+    record = sweep_record(3e-4)
+    # Unsmoothed, the spike stops the sweep: the rules read steps 10 .. 45.
+    assert finder.resmoothed(record, 0.0)["minimum"] == RATES[45] / 10
+    smoothed = finder.resmoothed(record, 0.98)
+    expected = Sweep([], [], [], [], 100, RATES, SPIKE, rules.smoothed(SPIKE, 0.98)).suggestions()
+    assert smoothed == expected and smoothed["minimum"] > RATES[45] / 10
 
 
 def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: Path) -> None:
@@ -61,6 +80,7 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
     # Another rule: 6 times the searched best is not within a factor of 2.
     assert "(steepest): 0 of the 1 MiniLM sets" in finder.summary_markdown(records, "steepest")
     assert "curve" not in json.loads((out / "summary.json").read_text())["sets"][0]
+    assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 0.98 |" in table
 
 
 @pytest.mark.parametrize(
