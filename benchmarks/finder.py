@@ -168,46 +168,76 @@ def within(ratio: float, factor: float = 2.0) -> bool:
     return 1 / factor <= ratio <= factor
 
 
-def summary_markdown(records: Sequence[Dict[str, Any]], rule: str) -> str:
-    """The table of the sets (recorded ones, then the waiting ones) and the count the
-    README quotes."""
-    names = list(rules.RULES)
+def _rate(value: float) -> str:
+    """A rate to two significant digits, as the READMEs write it: 1.2e-4, 1e-4."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def table(records: Sequence[Dict[str, Any]], rule: str) -> str:
+    """The sets (recorded ones, then the waiting ones): `rule`'s suggestion against the
+    searched best, the cost, and the run at the suggestion (benchmarks/README.md quotes it)."""
     lines = [
-        f"| set | suggestion ({rule}) | searched best | ratio | other rules (ratio) | finder CPU s "
-        "(build + sweep) | one training run, CPU s | dev % at the suggestion | search's dev % |",
-        "|---|---:|---:|---:|---|---:|---:|---|---|",
+        f"| set | suggestion (`{rule}`) | searched best | ratio | finder CPU s / one training "
+        "run's | dev % at the suggestion (seed 0) | the search's dev % (seed 0) |",
+        "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in records:
-        others = ", ".join(
-            f"{n} {r['suggestions'][n]:.2g} ({r['ratios'][n]:.2g})" for n in names if n != rule
-        )
-        cpu = r["cpu_seconds"]
         found = r.get("at_suggestion")
         dev = (
             "not trained yet"
-            if found is None
-            else f"{100 * found['best_dev_accuracy']:.1f} at {found['lr']:g}: rank "
-            f"{found['rank']} of {found['of']}, {found['below_best_points']:.1f} below the best"
+            if found is None or found["rule"] != rule
+            else f"{100 * found['best_dev_accuracy']:.1f} at {_rate(found['lr'])}: rank "
+            f"{found['rank']} of {found['of']}, {found['below_best_points']:.1f} points below "
+            "the best"
         )
-        search = ", ".join(f"{v}: {100 * a:.1f}" for v, a in r["search_dev_accuracy"].items())
+        search = ", ".join(
+            f"**{100 * a:.1f}**" if float(v) == r["searched_best"] else f"{100 * a:.1f}"
+            for v, a in r["search_dev_accuracy"].items()
+        )
+        grid = ", ".join(_rate(float(v)) for v in r["search_dev_accuracy"])
         lines.append(
-            f"| {set_label(r)} | {r['suggestions'][rule]:.2g} | {r['searched_best']:g} | "
-            f"{r['ratios'][rule]:.2f} | {others} | {cpu['total']:.0f} ({cpu['build']:.0f} + "
-            f"{cpu['sweep']:.0f}) | {r['training_cpu_seconds']:.0f} | {dev} | {search} |"
+            f"| {set_label(r)} | {_rate(r['suggestions'][rule])} | {_rate(r['searched_best'])} | "
+            f"{r['ratios'][rule]:.2f} | {r['cpu_seconds']['total']:.0f} / "
+            f"{r['training_cpu_seconds']:.0f} | {dev} | {search} (at {grid}) |"
         )
-    lines += [f"| {name} | waits for the LM | | | | | | | |" for name in WAITING]
+    lines += [f"| {name} | waits for the LM | | | | | |" for name in WAITING]
+    return "\n".join(lines)
+
+
+def count_line(records: Sequence[Dict[str, Any]], rule: str) -> str:
+    """The summary the READMEs quote: in how many sets the suggestion was within a factor
+    of 2 of the searched best."""
     count = sum(within(r["ratios"][rule]) for r in records)
-    lines += [
+    return (
+        f"`{rule}`'s suggestion was within a factor of 2 of the searched best in {count} of "
+        f"the {len(records)} MiniLM sets counted so far; the {len(WAITING)} LSTM sets are not "
+        "run yet."
+    )
+
+
+def summary_markdown(records: Sequence[Dict[str, Any]], rule: str) -> str:
+    """The table and its count; every rule's ratio; and every rule's ratio re-read from the
+    recorded sweeps at other smoothings."""
+    names = list(rules.RULES)
+    lines = [
+        table(records, rule),
         "",
-        f"Within a factor of 2 of the searched best ({rule}): {count} of the {len(records)} "
-        f"MiniLM sets counted so far; the {len(WAITING)} LSTM sets are not run yet.",
+        count_line(records, rule),
         "",
-        "Each rule's suggestion over the searched best had the same sweeps been smoothed "
-        "otherwise (`resmoothed`; a less smoothed curve also stops earlier):",
+        "Every rule's suggestion over the searched best:",
+        "",
+        "| set | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+        *(f"| {set_label(r)} | " + " | ".join(f"{r['ratios'][n]:.2g}" for n in names) + " |"
+          for r in records),
+        "",
+        "The same had the sweeps been smoothed otherwise (`resmoothed`; a less smoothed "
+        "curve also stops earlier):",
         "",
         "| set | smoothing | " + " | ".join(names) + " |",
         "|---|---:|" + "---:|" * len(names),
-    ]
+    ]  # fmt: skip
     for r in records:
         for beta in SMOOTHINGS:
             try:

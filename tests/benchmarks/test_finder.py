@@ -15,6 +15,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp_stlr.tools.find_lr import rules
 from allennlp_stlr.tools.find_lr.sweep import Settings, Sweep
 from benchmarks import finder, recipes
+from tests.helpers import ROOT
 
 KEYS = {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8}
 DEV = {1e-4: 0.8, 2e-4: 0.85, 4e-4: 0.75}
@@ -71,16 +72,31 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
     assert not (out / "work").exists()  # nothing was built
     table = (out / "summary.md").read_text()
     assert (
-        "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 0.0003 | 0.0002 | 1.50 | "
-        "slide 0.0006 (3), steepest 0.0012 (6), minimum 0.0024 (12) | 60 (10 + 50) | 101 | "
-        "not trained yet | 0.0001: 80.0, 0.0002: 85.0, 0.0004: 75.0 |"
+        "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 3e-4 | 2e-4 | 1.50 | 60 / 101 | "
+        "not trained yet | 80.0, **85.0**, 75.0 (at 1e-4, 2e-4, 4e-4) |"
     ) in table
     assert "| LSTM `full`, 1,000 reviews | waits for the LM |" in table
-    assert "(valley): 1 of the 1 MiniLM sets counted so far; the 2 LSTM sets" in table
+    assert "in 1 of the 1 MiniLM sets counted so far; the 2 LSTM sets are not run yet." in table
+    assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 1.5 | 3 | 6 | 12 |" in table
     # Another rule: 6 times the searched best is not within a factor of 2.
-    assert "(steepest): 0 of the 1 MiniLM sets" in finder.summary_markdown(records, "steepest")
+    assert "`steepest`'s suggestion was within a factor of 2 of the searched best in 0 of" in (
+        finder.count_line(records, "steepest")
+    )
+    # The run at the suggestion, once trained, is placed among the search's.
+    records[0]["at_suggestion"] = {"rule": "valley", **finder.at_suggestion(
+        {"value": 3e-4, "best_dev_accuracy": 0.8, "cpu_seconds": 99.0}, recorded["search_dev_accuracy"]
+    )}  # fmt: skip
+    assert "| 80.0 at 3e-4: rank 2 of 4, 5.0 points below the best |" in finder.table(records, "valley")
     assert "curve" not in json.loads((out / "summary.json").read_text())["sets"][0]
-    assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 0.98 |" in table
+    assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 0.98 | " in table
+
+
+def test_the_readmes_quote_the_saved_summary() -> None:
+    saved = json.loads((ROOT / "benchmarks" / "results" / "finder" / "summary.json").read_text())
+    assert finder.table(saved["sets"], saved["rule"]) in (ROOT / "benchmarks" / "README.md").read_text()
+    summary = finder.count_line(saved["sets"], saved["rule"])
+    assert summary in (ROOT / "benchmarks" / "README.md").read_text()
+    assert summary in " ".join((ROOT / "README.md").read_text().split())
 
 
 @pytest.mark.parametrize(
