@@ -267,7 +267,9 @@ def run(
     summary after each set; the records."""
     torch.set_num_threads(1)
     if rule not in rules.RULES:
-        raise ConfigurationError(f"finder: unknown rule {rule!r}; choose from {', '.join(rules.RULES)}.")
+        raise ConfigurationError(
+            f"finder: unknown rule {rule!r}; choose from {', '.join(rules.RULES)}."
+        )
     searches = [searched(recipes_out, keys) for keys in sets]  # all checked before any sweep
     data = recipes.prepare(sorted({keys["dataset"] for keys in sets}), data_root, None)
     records: List[Dict[str, Any]] = []
@@ -289,7 +291,8 @@ def run(
                 recipes_out, data, table, EPOCHS, keys["dataset"], keys["recipe"], rate, 0
             )
             (trained,) = run_tasks(recipes.train_one, [task], 1, 1)
-            record["at_suggestion"] = {"rule": rule, **at_suggestion(trained, search["dev_accuracy"])}
+            found = at_suggestion(trained, search["dev_accuracy"])
+            record["at_suggestion"] = {"rule": rule, **found}
             path.write_text(json.dumps(record, indent=2) + "\n")
         records.append(record)
         write_summary(out, records, rule)

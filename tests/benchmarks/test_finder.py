@@ -23,7 +23,10 @@ DEV = {1e-4: 0.8, 2e-4: 0.85, 4e-4: 0.75}
 
 def write_search(recipes_out: Path) -> Dict[str, Any]:
     """A finished rate search of `KEYS` (best 2e-4), as the recipes harness writes it."""
-    runs = [{"value": v, "best_dev_accuracy": a, "cpu_seconds": 100.0 + i} for i, (v, a) in enumerate(DEV.items())]
+    runs = [
+        {"value": v, "best_dev_accuracy": a, "cpu_seconds": 100.0 + i}
+        for i, (v, a) in enumerate(DEV.items())
+    ]
     summary = recipes.rate_search_summary(KEYS, list(DEV), runs)
     recipes.write_rate_search(recipes_out / "lr_search", summary)
     return summary
@@ -103,7 +106,9 @@ def test_the_readmes_quote_the_saved_summary() -> None:
     "dev, rank, below",
     [(0.9, 1, -5.0), (0.85, 1, 0.0), (0.8, 2, 5.0), (0.7, 4, 15.0)],
 )
-def test_a_run_at_the_suggestion_is_placed_among_the_searchs_runs(dev: float, rank: int, below: float) -> None:
+def test_a_run_at_the_suggestion_is_placed_among_the_searchs_runs(
+    dev: float, rank: int, below: float
+) -> None:
     found = finder.placed(dev, {f"{v:g}": a for v, a in DEV.items()})
     assert (found["rank"], found["of"]) == (rank, 4)
     assert found["below_best_points"] == pytest.approx(below)
