@@ -149,7 +149,8 @@ def add_find_lr_arguments(parser: argparse.ArgumentParser) -> None:
         "--rule",
         choices=("valley", "slide", "steepest", "minimum"),
         default="valley",
-        help="the rule whose suggestion is printed last (fastai's; valley is provisional)",
+        help="the rule whose suggestion is printed last (fastai's; valley, the default, was "
+        "chosen against peak rates searched on dev sets)",
     )
     parser.add_argument(
         "--csv",

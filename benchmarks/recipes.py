@@ -207,10 +207,7 @@ def rate_search_summary(
 def write_rate_search(folder: Path, summary: Dict[str, Any]) -> str:
     """`<name>.json` and `<name>.md` of one rate search under `folder`; the markdown."""
     fixed = [f"{k} {v}" for k, v in summary.items() if k not in _SEARCH_FIELDS]
-    name = "_".join(
-        str(v) if k in ("dataset", "recipe") else f"{k}{v:g}"
-        for k, v in summary.items() if k not in _SEARCH_FIELDS
-    )  # fmt: skip
+    name = search_name(summary)
     if summary["best"] is None:
         found = "search not finished"
     else:
@@ -236,6 +233,15 @@ def write_rate_search(folder: Path, summary: Dict[str, Any]) -> str:
 
 
 _SEARCH_FIELDS = ("grid", "dev_accuracy", "cpu_seconds", "complete", "best", "inside")
+
+
+def search_name(keys: Dict[str, Any]) -> str:
+    """The file name (without suffix) of the rate search of the set `keys` (data set,
+    recipe, fixed settings) under `<out>/lr_search/`: `imdb_stlr_gradual_decay0.8`."""
+    return "_".join(
+        str(v) if k in ("dataset", "recipe") else f"{k}{v:g}"
+        for k, v in keys.items() if k not in _SEARCH_FIELDS
+    )  # fmt: skip
 
 
 def config_params(recipe: Recipe) -> Params:
@@ -740,13 +746,7 @@ def run_benchmark(
     if not report_only:
         machine_path.write_text(json.dumps(history + [record], indent=2) + "\n")
 
-    def task(dataset: str, recipe: str, value: float, seed: int) -> Task:
-        return {
-            "dataset": dataset, "recipe": recipe, "spec": table[recipe], "value": value,
-            "seed": seed, "epochs": epochs, "out": str(out),
-            "max_wordpieces": DATASETS[dataset].max_wordpieces,
-            "data": {split: str(path) for split, path in data[dataset].items()},
-        }  # fmt: skip
+    task = functools.partial(make_task, out, data, table, epochs)
 
     def seed0(keys: Dict[str, Any], values: List[float]) -> Iterable[Dict[str, Any]]:
         return runner([task(keys["dataset"], keys["recipe"], v, 0) for v in values], jobs, threads)
@@ -808,6 +808,20 @@ def run_benchmark(
         ]
         add_seeds(runner(seed_tasks, jobs, threads), finals, dataset, report)
     return report()
+
+
+def make_task(
+    out: Path, data: Dict[str, Dict[str, Path]], table: Dict[str, Recipe], epochs: int,
+    dataset: str, recipe: str, value: float, seed: int,
+) -> Task:
+    """One training run for `train_one`: `recipe` of `table` on `dataset` (its split files in
+    `data`) at `value` of its setting, seed `seed`, recorded under `out`."""
+    return {
+        "dataset": dataset, "recipe": recipe, "spec": table[recipe], "value": value,
+        "seed": seed, "epochs": epochs, "out": str(out),
+        "max_wordpieces": DATASETS[dataset].max_wordpieces,
+        "data": {split: str(path) for split, path in data[dataset].items()},
+    }  # fmt: skip
 
 
 def add_seeds(
