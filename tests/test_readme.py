@@ -87,6 +87,10 @@ NOT_RUN: Dict[Tuple[str, str], str] = {
         "trains 45 transformer runs (about 45 minutes); tests/benchmarks/test_smoke.py runs "
         "prepare_data and the ablation harness on tiny inputs"
     ),
+    ("benchmarks/README.md", ".venv/bin/python -m benchmarks.finder --out benchmarks/results/finder"): (
+        "sweeps all-MiniLM-L6-v2 on each searched set (minutes each) and trains at the "
+        "suggestions; tests/benchmarks/test_finder.py checks its bookkeeping without training"
+    ),
 }
 
 
