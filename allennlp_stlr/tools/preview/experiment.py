@@ -86,6 +86,9 @@ def unmatched_regexes(experiment: Experiment, shown: int = 6) -> Optional[str]:
     names = experiment.parameter_names
     if names is None:
         return None
+    if experiment.workers > 1:
+        # Distributed training sees the names under DistributedDataParallel's `module.`.
+        names = [f"module.{name}" for name in names]
     labels = group_labels(experiment.groups)
     missed = [
         f"`{regex}` (group {index}, {labels[index]})"

@@ -35,6 +35,7 @@ def test_a_trainer_without_the_checks_callback_is_warned_about(
         assert '{"type": "allennlp_stlr.ConfigChecks"}' in warnings[0]
 
 
+@pytest.mark.subprocess
 def test_a_configuration_error_is_printed_once() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "allennlp_stlr", "preview", "configs/classifier_ulmfit.jsonnet",
