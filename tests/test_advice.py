@@ -192,3 +192,11 @@ def test_a_configuration_error_is_logged_once_as_an_error_before_it_is_raised(
     with pytest.raises(ConfigurationError):
         SlantedTriangular(optimizer, num_epochs=3, ratio=0.125)
     assert caplog.records == []
+
+
+def test_ddp_safe() -> None:
+    names = ["_text_field_embedder.weight", "_encoder.weight"]
+    assert not advice.ddp_safe("^_text_field_embedder", names)
+    assert advice.ddp_safe("^(module\\.)?_text_field_embedder", names)
+    assert advice.ddp_safe("_encoder", names)
+    assert advice.ddp_safe("^_nothing", names)  # matches nothing either way

@@ -28,7 +28,6 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from allennlp_stlr.advice import ddp_safe  # noqa: F401  (where the preview and tests look)
 
 DDP_PREFIX = "^(module\\.)?"
 _RNN_WEIGHT = re.compile(r"^\w+_l(\d+)(_reverse)?$")

@@ -140,14 +140,6 @@ def test_every_parameter_in_exactly_one_group(pairs: List[Tuple[str, int]]) -> N
     assert sum(g.num_parameters for g in groups) == sum(count for _, count in pairs)
 
 
-def test_ddp_safe() -> None:
-    names = ["_text_field_embedder.weight", "_encoder.weight"]
-    assert not layer_groups.ddp_safe("^_text_field_embedder", names)
-    assert layer_groups.ddp_safe("^(module\\.)?_text_field_embedder", names)
-    assert layer_groups.ddp_safe("_encoder", names)
-    assert layer_groups.ddp_safe("^_nothing", names)  # matches nothing either way
-
-
 def test_pasted_block_is_jsonnet_with_the_same_groups() -> None:
     groups = layer_groups.suggest(bert_names(2))
     text = layer_groups.format_parameter_groups(groups)
