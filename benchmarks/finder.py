@@ -1,13 +1,15 @@
 """
 The learning-rate finder (`allennlp stlr-find-lr`) against peak rates searched on dev: for
-each set of the recipes benchmark whose rate search has finished, the finder's sweep of
-that set's experiment, every rule's suggestion, and its ratio to the searched best rate.
+each set of the recipes benchmark (MiniLM) and of the ULMFiT LSTM benchmark whose rate
+search has finished, the finder's sweep of that set's experiment, every rule's
+suggestion, and its ratio to the searched best rate.
 
     .venv/bin/python -m benchmarks.finder --out benchmarks/results/finder
     .venv/bin/python -m benchmarks.finder --out benchmarks/results/finder --train-at-suggestion
 
-Each set's experiment is built as the recipes benchmark trains it at seed 0 (its config,
-`run_overrides` and data splits), with the searched best rate as `trainer.optimizer.lr`
+Each set's experiment is built as its harness trains it at seed 0 (the recipes benchmark:
+its config, `run_overrides` and data splits; the LSTM benchmark: `run_config`, with its
+language model), with the searched best rate as `trainer.optimizer.lr`
 (the sweep keeps only the groups' ratios to it), and swept in this process with the
 finder's own functions (`build_trainer`, `sweep`) at the finder's default settings, on one
 torch thread. Recorded per set, in `<out>/sweeps/<set>.json` (a rerun skips a recorded
@@ -16,11 +18,12 @@ seconds (building the experiment and sweeping) against the mean of the search's 
 runs, and the sweep's curve (rates, losses), so that other rules or smoothing can be
 judged on it without sweeping again.
 
+`--sets` picks sets by their rate searches' names (`imdb-1000_full`).
 `--train-at-suggestion` then trains one run per recorded set at the suggestion of the
 default rule (`rules.DEFAULT_RULE`, or `--rule`), as the finder prints it (two significant
-digits), seed 0, with the recipes benchmark's `train_one`: the record goes to that
-benchmark's runs tree beside the search's runs (a rate the search trained is not trained
-again), and its dev accuracy is placed among the search's. `summary.json` and `summary.md`
+digits), seed 0, with its harness's `train_one`: the record goes to that harness's runs
+tree beside the search's runs (a rate the search trained is not trained again), and its
+dev accuracy is placed among the search's. `summary.json` and `summary.md`
 are rewritten from the records after every set.
 """
 import argparse
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_stlr.tools.config import load_params
@@ -44,37 +48,112 @@ from allennlp_stlr.tools.find_lr.sweep import (
     build_trainer,
     sweep,
 )
-from benchmarks import recipes
+from benchmarks import recipes, ulmfit_lstm
 from benchmarks.runs import run_tasks
 
 # The sets whose peak rate was searched on dev (benchmarks/README.md, "Learning-rate
-# searches for the finder"), each as its rate search is keyed.
+# searches for the finder"), each as its rate search is keyed: the recipes benchmark's
+# data sets are named `rt` and `imdb`, the LSTM benchmark's by their training size.
 SETS: List[Dict[str, Any]] = [
     {"dataset": "rt", "recipe": "stlr"},
     {"dataset": "imdb", "recipe": "stlr"},
     {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8},
+    {"dataset": "imdb-1000", "recipe": "full"},
+    {"dataset": "imdb-1000", "recipe": "ulmfit"},
 ]
-# Counted sets of the LSTM benchmark, not run here yet: their language model is retrained first.
-WAITING = ["LSTM `full`, 1,000 reviews", "LSTM `ulmfit`, 1,000 reviews"]
 EPOCHS = 3  # the recipes benchmark's
 # Smoothing of the loss re-read from each recorded sweep (the finder's default is 0.98).
 SMOOTHINGS = (0.9, 0.95, 0.98, 0.99)
 
 
+def is_lstm(keys: Dict[str, Any]) -> bool:
+    """Whether the set `keys` is the LSTM benchmark's (its data sets are `imdb-<size>`)."""
+    return keys["dataset"] not in recipes.DATASETS
+
+
 def set_label(record: Dict[str, Any]) -> str:
-    """MiniLM `stlr_gradual`, decay 0.8, `imdb`: as the READMEs name the set of `record`
-    (its keys, those of the rate search, come first in it)."""
+    """As the READMEs name the set of `record` (its keys, those of the rate search, come
+    first in it): MiniLM `stlr_gradual`, decay 0.8, `imdb`; LSTM `full`, 1,000 reviews."""
+    if is_lstm(record):
+        return f"LSTM `{record['recipe']}`, {int(record['dataset'].split('-')[1]):,} reviews"
     fixed = f", decay {record['decay']:g}" if record.get("decay") is not None else ""
     return f"MiniLM `{record['recipe']}`{fixed}, `{record['dataset']}`"
 
 
-def searched(recipes_out: Path, keys: Dict[str, Any]) -> Dict[str, Any]:
-    """The finished rate search of the set `keys`, as the recipes benchmark wrote it."""
-    path = recipes_out / "lr_search" / f"{recipes.search_name(keys)}.json"
+class Harnesses:
+    """Where each benchmark keeps its results and data: the rate searches, the experiments
+    and the training runs of the sets."""
+
+    def __init__(
+        self, recipes_out: Path, data_root: Path, lstm_out: Path, lstm_data: Path,
+        lstm_sizes: Sequence[int] = (*ulmfit_lstm.TRAIN_SIZES, ulmfit_lstm.DEV, ulmfit_lstm.TEST),
+    ):  # fmt: skip
+        self.recipes_out, self.data_root = recipes_out, data_root
+        self.lstm_out, self.lstm_data, self.lstm_sizes = lstm_out, lstm_data, lstm_sizes
+        self._data: Dict[str, Any] = {}
+
+    def results(self, keys: Dict[str, Any]) -> Path:
+        return self.lstm_out if is_lstm(keys) else self.recipes_out
+
+    def prepare(self, sets: Sequence[Dict[str, Any]]) -> None:
+        """Each harness's data splits (written if missing), and the LSTM's language model."""
+        lstm = any(is_lstm(k) for k in sets)
+        lm = self.lstm_out / "lm" / "model" / "model.tar.gz"
+        if lstm and not lm.exists():
+            raise ConfigurationError(
+                f"finder: the LSTM sets need the language model at {lm}; train it with "
+                "`python -m benchmarks.ulmfit_lstm --lm-only --threads 2` "
+                "(benchmarks/README.md)."
+            )
+        minilm = sorted({k["dataset"] for k in sets if not is_lstm(k)})
+        if minilm:
+            self._data["minilm"] = recipes.prepare(minilm, self.data_root, None)
+        if lstm:
+            # The LSTM benchmark's splits, in the folder it names them by.
+            small, large, dev, test = self.lstm_sizes
+            folder = self.lstm_data / ("imdb-" + "-".join(map(str, self.lstm_sizes)))
+            self._data["lstm"] = ulmfit_lstm.prepare(folder, (small, large), dev, test)
+
+    def lstm_task(self, keys: Dict[str, Any], rate: float) -> Dict[str, Any]:
+        return ulmfit_lstm.make_task(
+            self.lstm_out, self._data["lstm"], keys["dataset"], keys["recipe"], rate, 0,
+            ulmfit_lstm.EPOCHS,
+        )  # fmt: skip
+
+    def params(self, keys: Dict[str, Any], rate: float) -> Params:
+        """The experiment of the set `keys` at peak rate `rate`, as its harness trains it
+        at seed 0."""
+        if is_lstm(keys):
+            return Params(ulmfit_lstm.run_config(self.lstm_task(keys, rate)))
+        recipe = searched_recipe(keys, rate)
+        spec = recipes.DATASETS[keys["dataset"]]
+        data = self._data["minilm"][keys["dataset"]]
+        overrides = recipes.run_overrides(recipe, rate, 0, EPOCHS, data, spec.max_wordpieces)
+        return load_params(str(recipes.CONFIGS / f"{recipe.config}.jsonnet"), json.dumps(overrides))
+
+    def train(self, keys: Dict[str, Any], rate: float) -> Dict[str, Any]:
+        """One run of the set `keys` at `rate`, seed 0, by its harness (or its record)."""
+        if is_lstm(keys):
+            (trained,) = run_tasks(ulmfit_lstm.train_one, [self.lstm_task(keys, rate)], 1, 1)
+            return trained
+        table = {keys["recipe"]: searched_recipe(keys, rate)}
+        task = recipes.make_task(
+            self.recipes_out, self._data["minilm"], table, EPOCHS, keys["dataset"],
+            keys["recipe"], rate, 0,
+        )  # fmt: skip
+        (trained,) = run_tasks(recipes.train_one, [task], 1, 1)
+        return trained
+
+
+def searched(results: Path, keys: Dict[str, Any]) -> Dict[str, Any]:
+    """The finished rate search of the set `keys`, as its harness wrote it under `results`."""
+    path = results / "lr_search" / f"{recipes.search_name(keys)}.json"
+    harness = "ulmfit_lstm" if is_lstm(keys) else "recipes"
     if not path.exists():
         raise ConfigurationError(
-            f"finder: no rate search of {recipes.search_name(keys)} at {path}; run the "
-            "recipes benchmark's --search-lr for it first (benchmarks/README.md)."
+            f"finder: no rate search of {recipes.search_name(keys)} at {path}; run "
+            f"`python -m benchmarks.{harness} --search-lr ...` for it first "
+            "(benchmarks/README.md)."
         )
     search = json.loads(path.read_text())
     if search["best"] is None:
@@ -90,17 +169,13 @@ def searched_recipe(keys: Dict[str, Any], rate: float) -> recipes.Recipe:
 
 
 def sweep_set(
-    keys: Dict[str, Any], search: Dict[str, Any], data: Dict[str, Path], work: Path
+    keys: Dict[str, Any], search: Dict[str, Any], harnesses: Harnesses, work: Path
 ) -> Dict[str, Any]:
     """The finder's sweep of the set `keys`, built as the search trained it (seed 0)."""
     best = search["best"]
-    recipe = searched_recipe(keys, best)
-    spec = recipes.DATASETS[keys["dataset"]]
-    overrides = recipes.run_overrides(recipe, best, 0, EPOCHS, data, spec.max_wordpieces)
     settings = Settings()
     cpu_started, wall_started = time.process_time(), time.perf_counter()
-    params = load_params(str(recipes.CONFIGS / f"{recipe.config}.jsonnet"), json.dumps(overrides))
-    trainer = build_trainer(params, str(work))
+    trainer = build_trainer(harnesses.params(keys, best), str(work))
     cpu_built = time.process_time()
     result = sweep(trainer, settings)
     cpu_done, wall = time.process_time(), time.perf_counter() - wall_started
@@ -175,8 +250,8 @@ def _rate(value: float) -> str:
 
 
 def table(records: Sequence[Dict[str, Any]], rule: str) -> str:
-    """The sets (recorded ones, then the waiting ones): `rule`'s suggestion against the
-    searched best, the cost, and the run at the suggestion (benchmarks/README.md quotes it)."""
+    """The recorded sets: `rule`'s suggestion against the searched best, the cost, and the
+    run at the suggestion (benchmarks/README.md quotes it)."""
     lines = [
         f"| set | suggestion (`{rule}`) | searched best | ratio | finder CPU s / one training "
         "run's | dev % at the suggestion (seed 0) | the search's dev % (seed 0) |",
@@ -201,19 +276,23 @@ def table(records: Sequence[Dict[str, Any]], rule: str) -> str:
             f"{r['ratios'][rule]:.2f} | {r['cpu_seconds']['total']:.0f} / "
             f"{r['training_cpu_seconds']:.0f} | {dev} | {search} (at {grid}) |"
         )
-    lines += [f"| {name} | waits for the LM | | | | | |" for name in WAITING]
     return "\n".join(lines)
 
 
-def count_line(records: Sequence[Dict[str, Any]], rule: str) -> str:
-    """The summary the READMEs quote: in how many sets the suggestion was within a factor
-    of 2 of the searched best."""
+def count_line(records: Sequence[Dict[str, Any]], rule: str, planned: int = len(SETS)) -> str:
+    """The summary the READMEs quote: in how many of the sets the suggestion was within a
+    factor of 2 of the searched best, and which of the `planned` sets are not run yet."""
     count = sum(within(r["ratios"][rule]) for r in records)
-    return (
+    missed = [set_label(r) for r in records if not within(r["ratios"][rule])]
+    line = (
         f"`{rule}`'s suggestion was within a factor of 2 of the searched best in {count} of "
-        f"the {len(records)} MiniLM sets counted so far; the {len(WAITING)} LSTM sets are not "
-        "run yet."
+        f"the {len(records)} sets"
     )
+    if missed:
+        line += f"; it was not in {', '.join(missed)}"
+    if len(records) < planned:
+        line += f"; {planned - len(records)} of the {planned} sets are not run yet"
+    return line + "."
 
 
 def summary_markdown(records: Sequence[Dict[str, Any]], rule: str) -> str:
@@ -250,8 +329,16 @@ def summary_markdown(records: Sequence[Dict[str, Any]], rule: str) -> str:
     return "\n".join(lines)
 
 
-def write_summary(out: Path, records: Sequence[Dict[str, Any]], rule: str) -> str:
-    """`summary.json` (the records without their curves) and `summary.md`; the markdown."""
+def recorded(out: Path) -> List[Dict[str, Any]]:
+    """The records of every set of `SETS` swept so far under `out`, in the order of `SETS`."""
+    paths = [record_path(out, keys) for keys in SETS]
+    return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+
+def write_summary(out: Path, rule: str) -> str:
+    """`summary.json` and `summary.md` of every recorded set (the records without their
+    curves); the markdown."""
+    records = recorded(out)
     text = summary_markdown(records, rule)
     brief = [{k: v for k, v in r.items() if k != "curve"} for r in records]
     (out / "summary.json").write_text(json.dumps({"rule": rule, "sets": brief}, indent=2) + "\n")
@@ -260,8 +347,8 @@ def write_summary(out: Path, records: Sequence[Dict[str, Any]], rule: str) -> st
 
 
 def run(
-    out: Path, recipes_out: Path, data_root: Path, sets: Sequence[Dict[str, Any]],
-    rule: str, train_at_suggestion: bool = False,
+    out: Path, harnesses: Harnesses, sets: Sequence[Dict[str, Any]], rule: str,
+    train_at_suggestion: bool = False,
 ) -> List[Dict[str, Any]]:
     """Sweep every set not recorded yet, train at the suggestions if asked, and write the
     summary after each set; the records."""
@@ -270,8 +357,9 @@ def run(
         raise ConfigurationError(
             f"finder: unknown rule {rule!r}; choose from {', '.join(rules.RULES)}."
         )
-    searches = [searched(recipes_out, keys) for keys in sets]  # all checked before any sweep
-    data = recipes.prepare(sorted({keys["dataset"] for keys in sets}), data_root, None)
+    # All checked before any sweep.
+    searches = [searched(harnesses.results(keys), keys) for keys in sets]
+    harnesses.prepare(sets)
     records: List[Dict[str, Any]] = []
     for keys, search in zip(sets, searches):
         path = record_path(out, keys)
@@ -281,22 +369,17 @@ def run(
         else:
             print(f"sweep {recipes.search_name(keys)}", flush=True)
             work = out / "work" / recipes.search_name(keys)
-            record = sweep_set(keys, search, data[keys["dataset"]], work)
+            record = sweep_set(keys, search, harnesses, work)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record, indent=2) + "\n")
         if train_at_suggestion and record.get("at_suggestion", {}).get("rule") != rule:
             rate = float(paste_value(record["suggestions"][rule]))
-            table = {keys["recipe"]: searched_recipe(keys, rate)}
-            task = recipes.make_task(
-                recipes_out, data, table, EPOCHS, keys["dataset"], keys["recipe"], rate, 0
-            )
-            (trained,) = run_tasks(recipes.train_one, [task], 1, 1)
-            found = at_suggestion(trained, search["dev_accuracy"])
+            found = at_suggestion(harnesses.train(keys, rate), search["dev_accuracy"])
             record["at_suggestion"] = {"rule": rule, **found}
             path.write_text(json.dumps(record, indent=2) + "\n")
         records.append(record)
-        write_summary(out, records, rule)
-    print(write_summary(out, records, rule), flush=True)
+        write_summary(out, rule)
+    print(write_summary(out, rule), flush=True)
     return records
 
 
@@ -308,6 +391,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
         help="the recipes benchmark's results: its rate searches, and its runs tree",
     )  # fmt: skip
     parser.add_argument("--data", type=Path, default=Path("benchmarks/data"))
+    parser.add_argument(
+        "--lstm-out", type=Path, default=Path("benchmarks/results/ulmfit_lstm"),
+        help="the LSTM benchmark's results: its language model, rate searches and runs tree",
+    )  # fmt: skip
+    parser.add_argument("--lstm-data", type=Path, default=Path("benchmarks/data/ulmfit_lstm"))
+    parser.add_argument(
+        "--sets", nargs="+", metavar="SET", choices=[recipes.search_name(k) for k in SETS],
+        help="only these sets, by their rate searches' names (default: all)",
+    )  # fmt: skip
     parser.add_argument("--rule", default=rules.DEFAULT_RULE, choices=rules.RULES)
     parser.add_argument(
         "--train-at-suggestion", action="store_true",
@@ -315,10 +407,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     )  # fmt: skip
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    return run(
-        args.out.resolve(), args.recipes_out.resolve(), args.data.resolve(), SETS, args.rule,
-        args.train_at_suggestion,
-    )
+    harnesses = Harnesses(
+        args.recipes_out.resolve(), args.data.resolve(), args.lstm_out.resolve(),
+        args.lstm_data.resolve(),
+    )  # fmt: skip
+    sets = [k for k in SETS if args.sets is None or recipes.search_name(k) in args.sets]
+    return run(args.out.resolve(), harnesses, sets, args.rule, args.train_at_suggestion)
 
 
 if __name__ == "__main__":

@@ -232,6 +232,38 @@ def frozen_share(trace: List[Dict[str, Any]], config: Dict[str, Any], model: Any
 Task = Dict[str, Any]
 
 
+def make_task(
+    out: Path, data: Dict[str, Path], size: str, name: str, value: float, seed: int,
+    epochs: int, peak_lr: Optional[float] = None,
+) -> Task:
+    """One training run for `train_one`: recipe `name` at `value` of its setting, seed
+    `seed`, on the training set of `size` (`imdb-1000`) of the splits `data`, with the LM
+    of `<out>/lm/model`, recorded under `out`."""
+    n = size.split("-")[1]
+    return {
+        "size": size, "recipe": name, "value": value, "seed": seed, "peak_lr": peak_lr,
+        "epochs": epochs, "out": str(out), "lm": str(out / "lm" / "model"),
+        "data": {"train": str(data[f"train{n}"]), "dev": str(data["dev"]),
+                 "test": str(data["test"])},
+    }  # fmt: skip
+
+
+def run_config(task: Task) -> Dict[str, Any]:
+    """The experiment `train_one` trains for `task`: the shipped config on the task's data
+    and seed, changed into its recipe."""
+    base = shipped_config(task["lm"])
+    base.update(
+        train_data_path=task["data"]["train"], validation_data_path=task["data"]["dev"],
+        test_data_path=task["data"]["test"], evaluate_on_test=True,
+        random_seed=SEED_BASE + task["seed"], numpy_seed=SEED_BASE + task["seed"],
+        pytorch_seed=SEED_BASE + task["seed"],
+    )  # fmt: skip
+    train_size = len(prepare_data.read_jsonl(Path(task["data"]["train"])))
+    return recipe_config(
+        base, task["recipe"], task["value"], task.get("peak_lr"), train_size, task["epochs"]
+    )
+
+
 def result_path(task: Task) -> Path:
     name = recipes.run_name(RECIPES[task["recipe"]], task["value"], task["seed"])
     return Path(task["out"]) / "runs" / task["size"] / task["recipe"] / f"{name}.json"
@@ -245,17 +277,8 @@ def train_one(task: Task) -> Dict[str, Any]:
         print(f"skip {label} (finished)", flush=True)
         return json.loads(path.read_text())
     serialization_dir = Path(task["out"]) / "work" / task["size"] / task["recipe"] / path.stem
-    base = shipped_config(task["lm"])
-    base.update(
-        train_data_path=task["data"]["train"], validation_data_path=task["data"]["dev"],
-        test_data_path=task["data"]["test"], evaluate_on_test=True,
-        random_seed=SEED_BASE + task["seed"], numpy_seed=SEED_BASE + task["seed"],
-        pytorch_seed=SEED_BASE + task["seed"],
-    )  # fmt: skip
+    config = run_config(task)
     train_size = len(prepare_data.read_jsonl(Path(task["data"]["train"])))
-    config = recipe_config(
-        base, task["recipe"], task["value"], task.get("peak_lr"), train_size, task["epochs"]
-    )
     print(f"train {label}", flush=True)
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     model = train_model(
@@ -403,13 +426,7 @@ def run_benchmark(
     def task(
         size: str, name: str, value: float, seed: int, peak_lr: Optional[float] = None
     ) -> Task:
-        n = size.split("-")[1]
-        return {
-            "size": size, "recipe": name, "value": value, "seed": seed, "peak_lr": peak_lr,
-            "epochs": epochs, "out": str(out), "lm": str(out / "lm" / "model"),
-            "data": {"train": str(data[f"train{n}"]), "dev": str(data["dev"]),
-                     "test": str(data["test"])},
-        }  # fmt: skip
+        return make_task(out, data, size, name, value, seed, epochs, peak_lr)
 
     def seed0(keys: Dict[str, Any], values: List[float]) -> Iterator[Dict[str, Any]]:
         return runner([task(keys["dataset"], keys["recipe"], v, 0) for v in values], jobs, threads)

@@ -7,7 +7,7 @@ search and the sweep's record are stand-ins written by the harnesses' own functi
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 from allennlp.common.checks import ConfigurationError
@@ -18,7 +18,15 @@ from benchmarks import finder, recipes
 from tests.helpers import ROOT
 
 KEYS = {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8}
+LSTM = {"dataset": "imdb-1000", "recipe": "ulmfit"}
 DEV = {1e-4: 0.8, 2e-4: 0.85, 4e-4: 0.75}
+
+
+def harnesses(tmp_path: Path, recipes_out: Optional[Path] = None) -> finder.Harnesses:
+    return finder.Harnesses(
+        recipes_out or tmp_path / "recipes", tmp_path / "data", tmp_path / "lstm",
+        tmp_path / "data" / "ulmfit_lstm",
+    )  # fmt: skip
 
 
 def write_search(recipes_out: Path) -> Dict[str, Any]:
@@ -70,7 +78,7 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
     recorded = sweep_record(3e-4)
     finder.record_path(out, KEYS).parent.mkdir(parents=True)
     finder.record_path(out, KEYS).write_text(json.dumps(recorded))
-    records = finder.run(out, recipes_out, tmp_path / "data", [KEYS], "valley")
+    records = finder.run(out, harnesses(tmp_path, recipes_out), [KEYS], "valley")
     assert records == [recorded]
     assert not (out / "work").exists()  # nothing was built
     table = (out / "summary.md").read_text()
@@ -78,12 +86,15 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
         "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 3e-4 | 2e-4 | 1.50 | 60 / 101 | "
         "not trained yet | 80.0, **85.0**, 75.0 (at 1e-4, 2e-4, 4e-4) |"
     ) in table
-    assert "| LSTM `full`, 1,000 reviews | waits for the LM |" in table
-    assert "in 1 of the 1 MiniLM sets counted so far; the 2 LSTM sets are not run yet." in table
+    assert (
+        "`valley`'s suggestion was within a factor of 2 of the searched best in 1 of the 1 "
+        "sets; 4 of the 5 sets are not run yet."
+    ) in table
     assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 1.5 | 3 | 6 | 12 |" in table
-    # Another rule: 6 times the searched best is not within a factor of 2.
-    assert "`steepest`'s suggestion was within a factor of 2 of the searched best in 0 of" in (
-        finder.count_line(records, "steepest")
+    # Another rule: 6 times the searched best is not within a factor of 2, and is named.
+    assert finder.count_line(records, "steepest", 1) == (
+        "`steepest`'s suggestion was within a factor of 2 of the searched best in 0 of the 1 "
+        "sets; it was not in MiniLM `stlr_gradual`, decay 0.8, `imdb`."
     )
     # The run at the suggestion, once trained, is placed among the search's.
     records[0]["at_suggestion"] = {"rule": "valley", **finder.at_suggestion(
@@ -120,6 +131,32 @@ def test_within_a_factor_of_2_counts_both_ends(ratio: float, expected: bool) -> 
 
 
 def test_a_set_without_a_finished_search_stops_before_any_sweep(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="no rate search of imdb_stlr_gradual_decay0.8"):
-        finder.run(tmp_path / "finder", tmp_path / "recipes", tmp_path / "data", [KEYS], "valley")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"no rate search of imdb_stlr_gradual_decay0.8 .*benchmarks.recipes --search-lr",
+    ):
+        finder.run(tmp_path / "finder", harnesses(tmp_path), [KEYS, LSTM], "valley")
     assert not (tmp_path / "data").exists()
+
+
+def test_an_lstm_set_without_its_language_model_stops_before_any_sweep(tmp_path: Path) -> None:
+    write_search(tmp_path / "recipes")
+    summary = recipes.rate_search_summary(
+        LSTM, [0.01, 0.02, 0.04],
+        [{"value": v, "best_dev_accuracy": a, "cpu_seconds": 80.0}
+         for v, a in [(0.01, 0.6), (0.02, 0.7), (0.04, 0.65)]],
+    )  # fmt: skip
+    recipes.write_rate_search(tmp_path / "lstm" / "lr_search", summary)
+    with pytest.raises(ConfigurationError, match=r"the LSTM sets need the language model at"):
+        finder.run(tmp_path / "finder", harnesses(tmp_path), [KEYS, LSTM], "valley")
+    assert not (tmp_path / "data").exists() and not (tmp_path / "finder" / "work").exists()
+
+
+@pytest.mark.parametrize(
+    "keys, label",
+    [(KEYS, "MiniLM `stlr_gradual`, decay 0.8, `imdb`"), ({"dataset": "rt", "recipe": "stlr"},
+     "MiniLM `stlr`, `rt`"), (LSTM, "LSTM `ulmfit`, 1,000 reviews")],
+)  # fmt: skip
+def test_each_set_is_named_as_the_readmes_name_it(keys: Dict[str, Any], label: str) -> None:
+    assert finder.set_label(keys) == label
+    assert keys in finder.SETS

@@ -22,7 +22,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.models.archival import load_archive
 
-from benchmarks import lstm_lm, prepare_data, recipes, ulmfit_lstm
+from benchmarks import finder, lstm_lm, prepare_data, recipes, ulmfit_lstm
 from tests.benchmarks.helpers import assert_refused
 
 README = Path(__file__).resolve().parents[2] / "benchmarks" / "README.md"
@@ -189,6 +189,29 @@ def test_a_rerun_trains_neither_the_lm_nor_any_finished_run(
     assert printed.count("skip ") == 2 * len(TRAINED) * 2
     assert "\ntrain " not in printed
     assert archive.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.allennlp_train
+def test_the_finder_builds_a_set_as_the_benchmark_trained_it(
+    tiny: Tuple[Path, List[Dict[str, Any]]], tmp_path: Path
+) -> None:
+    """The finder benchmark sweeps the experiment this harness trains (`run_config`), on
+    the same splits and with the same LM; only the number of epochs is the finder's."""
+    folder, _ = tiny
+    harnesses = finder.Harnesses(
+        tmp_path / "recipes", tmp_path / "data", folder / "out", folder / "data",
+        lstm_sizes=[int(n) for n in SIZES[1:]],
+    )  # fmt: skip
+    keys = {"dataset": "imdb-16", "recipe": "ulmfit"}
+    harnesses.prepare([keys])
+    built = harnesses.params(keys, 1e-3).as_dict(quiet=True)
+    work = folder / "out" / "work" / "imdb-16" / "ulmfit" / "lr0.001_seed0"
+    trained = json.loads((work / "config.json").read_text())
+    assert (built["trainer"].pop("num_epochs"), trained["trainer"].pop("num_epochs")) == (
+        ulmfit_lstm.EPOCHS, EPOCHS
+    )
+    assert built == trained
+    assert not (tmp_path / "data").exists()  # the MiniLM sets' data is not prepared
 
 
 @pytest.mark.allennlp_train
