@@ -1,12 +1,13 @@
 """
 What several test modules build: the repository root, real `allennlp train` runs (killed
 ones too) and their `stlr_trace` logs, the commands run in this process (`run_main`), a tiny
-three-layer model, a stand-in RoBERTa, and optimizers and schedulers built from `Params` the
+three-layer model, a stand-in RoBERTa and a tiny BERT, and optimizers and schedulers built from `Params` the
 way AllenNLP builds them.
 """
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 import torch
-from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel, RobertaTokenizer
 from allennlp.common import Params
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from allennlp.training.optimizers import Optimizer, make_parameter_groups
@@ -26,6 +27,7 @@ from allennlp_stlr.tools.preview.simulate import Backward, Point, Seen, Update, 
 from allennlp_stlr.scheduler import SlantedTriangular
 
 ROOT = Path(__file__).resolve().parent.parent
+TINY_BERT_SIZE = 8  # hidden size of `save_tiny_bert`
 ALLENNLP = str(Path(sys.executable).with_name("allennlp"))
 # The fixture run of the resume tests: 160 instances, 10 updates per epoch, 4 epochs.
 RESUME_CONFIG = ROOT / "fixtures" / "experiment_resume.jsonnet"
@@ -220,6 +222,25 @@ def save_tiny_roberta(folder: Path, num_layers: int = 24) -> Path:
     with torch.random.fork_rng():  # the same weights every time, the caller's seed untouched
         torch.manual_seed(0)
         RobertaModel(config).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_bert(folder: Path) -> Path:
+    """A 6-layer BERT of all-MiniLM-L6-v2's parameter names and tokenizer, with hidden size
+    8, in `folder`: the shipped transformer config's groups at a fraction of its cost (set
+    `model.seq2vec_encoder.embedding_dim` to 8)."""
+    from benchmarks.local_model import model_dir
+
+    source = model_dir()
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(source / name, folder / name)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=TINY_BERT_SIZE, num_hidden_layers=6,
+        num_attention_heads=2, intermediate_size=16,
+    )  # fmt: skip
+    with torch.random.fork_rng():  # the same weights every time, the caller's seed untouched
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(folder)
     return folder
 
 

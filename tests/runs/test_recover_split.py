@@ -4,6 +4,8 @@ with weight decay, biases and LayerNorm weights without; `stlr.transformerGroups
 noDecay=true)`), trained for real with gradual unfreezing every 2 updates and discriminative
 rates: SIGKILLed mid-epoch and continued with `--recover`, it applies the uninterrupted run's
 rates and trainable flags at every update, and `stlr-preview` shows exactly what training did.
+The model is a BERT of all-MiniLM-L6-v2's layers, names and tokenizer, with hidden size 8
+(`save_tiny_bert`): the schedule depends on the names and layers, not on the weights.
 """
 import json
 import signal
@@ -12,11 +14,18 @@ from typing import Any, Dict, List
 
 import pytest
 
-from benchmarks.local_model import model_dir
 from allennlp_stlr.tools.config import load_params
 from allennlp_stlr.tools.preview.experiment import group_labels, read_experiment
 from allennlp_stlr.tools.preview.simulate import simulate
-from tests.helpers import ROOT, allennlp_train, full_trace, read_trace, schedule_of
+from tests.helpers import (
+    ROOT,
+    TINY_BERT_SIZE,
+    allennlp_train,
+    full_trace,
+    read_trace,
+    save_tiny_bert,
+    schedule_of,
+)
 
 CONFIG = ROOT / "configs" / "transformer_classifier.jsonnet"
 # 60 instances in batches of 8: 8 updates per epoch, 2 epochs. 5 layers (embeddings, layers
@@ -28,6 +37,7 @@ OVERRIDES: Dict[str, Any] = {
     "train_data_path": "fixtures/data/dev.jsonl",
     "validation_data_path": None,
     "data_loader": {"batch_size": 8, "shuffle": False},
+    "model.seq2vec_encoder.embedding_dim": TINY_BERT_SIZE,
     "trainer.num_epochs": EPOCHS,
     "trainer.checkpointer": {"save_every_num_batches": 3},
     "trainer.learning_rate_scheduler": {
@@ -42,27 +52,34 @@ TRACE = [{"type": "stlr_trace"}]
 KILL = [{"type": "sigkill_at_update", "update": KILL_AT}]
 
 
-def train(run: Path, callbacks: List[Dict[str, Any]], *more: str) -> None:
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("bert"))
+
+
+def train(model: Path, run: Path, callbacks: List[Dict[str, Any]], *more: str) -> None:
     overrides = dict(OVERRIDES, **{"trainer.callbacks": callbacks})
     done = allennlp_train(
         str(CONFIG), "-s", str(run), "-o", json.dumps(overrides),
         "--include-package", "tests.fault_injection", *more,
-        STLR_MODEL=str(model_dir()),
+        STLR_MODEL=str(model),
     )
     expected = -signal.SIGKILL if callbacks != TRACE and "--recover" not in more else 0
     assert done.returncode == expected, done.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, Dict[str, Any]]:
+def uninterrupted(
+    tmp_path_factory: pytest.TempPathFactory, model: Path
+) -> Dict[int, Dict[str, Any]]:
     run = tmp_path_factory.mktemp("split") / "run"
-    train(run, TRACE)
+    train(model, run, TRACE)
     return full_trace(run, UPDATES_PER_EPOCH * EPOCHS)
 
 
 @pytest.mark.allennlp_train
 def test_a_split_layer_unfreezes_as_one_and_recover_continues_exactly(
-    tmp_path: Path, uninterrupted: Dict[int, Dict[str, Any]]
+    tmp_path: Path, model: Path, uninterrupted: Dict[int, Dict[str, Any]]
 ) -> None:
     for update, line in uninterrupted.items():
         lrs, flags = line["lr"], line["trainable"]
@@ -75,10 +92,10 @@ def test_a_split_layer_unfreezes_as_one_and_recover_continues_exactly(
         assert [low / high for low, high in zip(layer, layer[1:])] == pytest.approx([0.8] * 4)
 
     run = tmp_path / "run"
-    train(run, TRACE + KILL)
+    train(model, run, TRACE + KILL)
     assert max(read_trace(run / "stlr_trace.jsonl")) == KILL_AT
     assert (run / f"training_state_e1_b{RESUMED_AFTER - UPDATES_PER_EPOCH}.th").exists()
-    train(run, TRACE + KILL, "--recover")
+    train(model, run, TRACE + KILL, "--recover")
     recovered = full_trace(run, UPDATES_PER_EPOCH * EPOCHS)
     # The recovered process labels the groups again in its first line.
     assert recovered[RESUMED_AFTER + 1]["groups"] == uninterrupted[1]["groups"]
@@ -87,9 +104,9 @@ def test_a_split_layer_unfreezes_as_one_and_recover_continues_exactly(
 
 @pytest.mark.allennlp_train
 def test_the_preview_of_the_split_config_equals_training(
-    uninterrupted: Dict[int, Dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    model: Path, uninterrupted: Dict[int, Dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STLR_MODEL", str(model_dir()))
+    monkeypatch.setenv("STLR_MODEL", str(model))
     monkeypatch.chdir(ROOT)
     overrides = dict(OVERRIDES, **{"trainer.callbacks": TRACE})
     preview = simulate(read_experiment(load_params(str(CONFIG), json.dumps(overrides))))
