@@ -675,9 +675,12 @@ def test_suggested_groups_paste_into_the_config_and_preview_cleanly() -> None:
 
 # ----------------------------------------------------------------------------- entry points
 @pytest.mark.subprocess
-def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
-    """`python -m allennlp_stlr` from a folder without `.allennlp_plugins` prints what the
-    `allennlp` subcommands print from the root."""
+def test_module_entry_points_need_no_plugins_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m allennlp_stlr`, in a fresh interpreter started in a folder without
+    `.allennlp_plugins`, prints what the subcommands print in the root (the README's blocks
+    run `allennlp stlr-preview` and `stlr-groups` themselves)."""
     assert not (tmp_path / ".allennlp_plugins").exists()
     data = ROOT / "fixtures" / "data"
     overrides = json.dumps(merged(ULMFIT, {
@@ -686,31 +689,34 @@ def test_module_entry_points_need_no_plugins_file(tmp_path: Path) -> None:
     }))
     config = str(ROOT / CONFIG)
 
-    def run(args: List[str], cwd: Path) -> str:
-        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
     module = [sys.executable, "-m", "allennlp_stlr"]
     printed = {}
-    for command, subcommand in (("preview", "stlr-preview"), ("groups", "stlr-groups")):
-        printed[command] = run(module + [command, config, "-o", overrides], tmp_path)
-        from_root = run([ALLENNLP, subcommand, config, "-o", overrides], ROOT)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "120")  # both cut the table's rows to the same width
+    for command in ("preview", "groups"):
+        done = subprocess.run(
+            module + [command, config, "-o", overrides], cwd=tmp_path, capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed[command] = done.stdout
+        in_root = run_main(capsys, command, config, "-o", overrides)
+        assert in_root["code"] == 0, in_root["err"]
         if command == "preview":
             # Only the folder without a plugins file is told that training there with the
             # plain type would use AllenNLP's built-in.
             warning, printed[command] = printed[command].split("\n", 1)
             assert "would train with AllenNLP's built-in slanted_triangular" in warning
-        assert printed[command] == from_root
+        assert printed[command] == in_root["out"]
     assert "6 epochs x 5 updates = 30 updates" in printed["preview"]
     assert printed["groups"].startswith("// 4 layer groups, bottom to top")
 
     from allennlp_stlr.resources import libsonnet_path
 
     packaged = libsonnet_path()
-    assert run(module + ["libsonnet"], tmp_path) == f"{packaged}\n"
+    assert run_main(capsys, "libsonnet")["out"] == f"{packaged}\n"
     target = tmp_path / "configs"
-    assert run(module + ["libsonnet", "--copy-to", str(target)], tmp_path) == (
+    assert run_main(capsys, "libsonnet", "--copy-to", str(target))["out"] == (
         f"{target / 'stlr.libsonnet'}\n"
     )
     assert (target / "stlr.libsonnet").read_text() == packaged.read_text()
