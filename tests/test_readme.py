@@ -27,7 +27,7 @@ from allennlp.commands.train import TrainModel
 
 import allennlp_stlr  # noqa: F401  (registers our "slanted_triangular")
 from allennlp_stlr.scheduler import SlantedTriangular
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_main
 
 BIN = Path(sys.executable).parent
 DOCUMENTS = ["README.md", "benchmarks/README.md"] + sorted(
@@ -310,33 +310,22 @@ def test_make_train_and_the_readme_say_where_the_run_went_and_what_shows_the_sch
     assert {"type": "stlr_trace"} in fixture["trainer"]["callbacks"]
 
 
-@pytest.mark.subprocess
-def test_module_commands_named_in_the_readme_exist():
+def test_module_commands_named_in_the_readme_exist(capsys: pytest.CaptureFixture):
     text = (ROOT / "README.md").read_text()
     named = set(re.findall(r"python -m allennlp_stlr ([\w-]+)", text))
     named |= set(re.findall(r"python -m allennlp_stlr ((?:[\w-]+\|)+[\w-]+)", text)[0].split("|"))
     assert named == {"preview", "groups", "find-lr", "libsonnet"}
     for command in sorted(named):
-        done = subprocess.run(
-            [sys.executable, "-m", "allennlp_stlr", command, "--help"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_main(capsys, command, "--help")
+        assert done["code"] == 0, done["err"]
+        assert done["out"].startswith(f"usage: python -m allennlp_stlr {command}"), done["out"]
 
 
-@pytest.mark.subprocess
-def test_libsonnet_copy_command_of_the_readme(tmp_path: Path):
-    done = subprocess.run(
-        [sys.executable, "-m", "allennlp_stlr", "libsonnet", "--copy-to", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+def test_libsonnet_copy_command_of_the_readme(tmp_path: Path, capsys: pytest.CaptureFixture):
+    done = run_main(capsys, "libsonnet", "--copy-to", str(tmp_path))
+    assert done["code"] == 0, done["err"]
     copy = tmp_path / "stlr.libsonnet"
-    assert done.stdout.strip() == str(copy)
+    assert done["out"].strip() == str(copy)
     assert copy.read_text() == (ROOT / "allennlp_stlr" / "stlr.libsonnet").read_text()
 
 
