@@ -14,6 +14,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from allennlp_stlr.distributed import FIND_UNUSED_HINT
 from tests.helpers import ROOT, allennlp_train
 
 ULMFIT = ROOT / "configs" / "classifier_ulmfit.jsonnet"
@@ -146,7 +147,13 @@ def test_every_preview_warning_is_given_by_training_or_listed_as_preview_only(
         path = tmp_path / "broken.jsonnet"
         path.write_text(BROKEN[case])
         config, args = str(path), []
-        _, output = train(tmp_path, config)
+        done, output = train(tmp_path, config)
+        if case == "distributed":
+            # Gradual unfreezing without `find_unused_parameters`: our error, naming the fix,
+            # not DDP's reduction error at the first backward pass.
+            assert done.returncode != 0
+            assert "ConfigurationError" in done.stderr and FIND_UNUSED_HINT in done.stderr
+            assert "RuntimeError: Expected to have finished reduction" not in done.stderr
     previewed = preview_warnings(config, *args)
     assert previewed, "a broken config that the preview finds nothing wrong with"
     trained = {text for _, _, text in logged_warnings(output)}

@@ -1,6 +1,7 @@
 """
 Distributed training: the workers apply the same schedule in lockstep, and a missing
-`find_unused_parameters` is reported as a configuration error that says what to add.
+`find_unused_parameters` is reported as a configuration error that says what to add (in a
+real two-worker run: tests/runs/test_config_checks.py, its "distributed" case).
 
 Measured on the fixture with 81 training instances in batches of 8 over two CPU workers:
 AllenNLP shards the reader's lines round-robin by rank (41 and 40 instances), so the
@@ -83,15 +84,8 @@ def test_workers_with_uneven_shards_apply_identical_rates_and_flags(tmp_path: Pa
     assert worker0[-1]["lr"] == floor
 
 
-@pytest.mark.allennlp_train
-def test_missing_find_unused_parameters_is_a_configuration_error_naming_the_fix(
-    tmp_path: Path,
-) -> None:
-    done = two_worker_run(tmp_path, find_unused_parameters=False)
-    assert done.returncode != 0
-    assert "ConfigurationError" in done.stderr
-    assert FIND_UNUSED_HINT in done.stderr
-    assert "RuntimeError: Expected to have finished reduction" not in done.stderr
+# A two-worker run without `find_unused_parameters` stops with our ConfigurationError naming
+# the fix: tests/runs/test_config_checks.py (its "distributed" case) trains it.
 
 
 # --------------------------------------------------------------------------- in-process DDP
