@@ -18,6 +18,7 @@ from allennlp.common.checks import ConfigurationError
 from benchmarks import ablation, overhead, prepare_data, recipes, train_overhead
 from benchmarks.intervals import paired_differences, t_interval
 from benchmarks.runs import duration_seconds, run_tasks
+from tests.benchmarks.tasks import where_it_ran
 from tests.helpers import read_lines
 
 README = Path(__file__).resolve().parents[2] / "benchmarks" / "README.md"
@@ -91,12 +92,6 @@ def test_paired_differences_use_only_shared_seeds_in_seed_order() -> None:
 
 
 # ---------------------------------------------------------------- running tasks
-def where_it_ran(task: int) -> Tuple[int, int, int]:
-    import torch
-
-    return task, os.getpid(), torch.get_num_threads()
-
-
 def test_each_task_runs_in_its_own_fresh_interpreter_with_the_threads_asked_for() -> None:
     results = list(run_tasks(where_it_ran, [1, 2, 3], jobs=2, threads=1))
     assert sorted(task for task, _, _ in results) == [1, 2, 3]
