@@ -60,6 +60,9 @@ SETS: List[Dict[str, Any]] = [
     {"dataset": "imdb", "recipe": "stlr_gradual", "decay": 0.8},
     {"dataset": "imdb-1000", "recipe": "full"},
     {"dataset": "imdb-1000", "recipe": "ulmfit"},
+    # Reported, not counted: at 100 reviews the searches' dev accuracies are at chance.
+    {"dataset": "imdb-100", "recipe": "full"},
+    {"dataset": "imdb-100", "recipe": "ulmfit"},
 ]
 EPOCHS = 3  # the recipes benchmark's
 # Smoothing of the loss re-read from each recorded sweep (the finder's default is 0.98).
@@ -71,11 +74,23 @@ def is_lstm(keys: Dict[str, Any]) -> bool:
     return keys["dataset"] not in recipes.DATASETS
 
 
+def counted(keys: Dict[str, Any]) -> bool:
+    """Whether the set `keys` counts in the summary (the LSTM at 100 reviews does not)."""
+    return keys["dataset"] != "imdb-100"
+
+
+COUNTED = sum(counted(keys) for keys in SETS)
+
+
 def set_label(record: Dict[str, Any]) -> str:
     """As the READMEs name the set of `record` (its keys, those of the rate search, come
-    first in it): MiniLM `stlr_gradual`, decay 0.8, `imdb`; LSTM `full`, 1,000 reviews."""
+    first in it): MiniLM `stlr_gradual`, decay 0.8, `imdb`; LSTM `full`, 1,000 reviews;
+    LSTM `full`, 100 reviews (not counted)."""
     if is_lstm(record):
-        return f"LSTM `{record['recipe']}`, {int(record['dataset'].split('-')[1]):,} reviews"
+        size = int(record["dataset"].split("-")[1])
+        return f"LSTM `{record['recipe']}`, {size:,} reviews" + (
+            "" if counted(record) else " (not counted)"
+        )
     fixed = f", decay {record['decay']:g}" if record.get("decay") is not None else ""
     return f"MiniLM `{record['recipe']}`{fixed}, `{record['dataset']}`"
 
@@ -279,19 +294,22 @@ def table(records: Sequence[Dict[str, Any]], rule: str) -> str:
     return "\n".join(lines)
 
 
-def count_line(records: Sequence[Dict[str, Any]], rule: str, planned: int = len(SETS)) -> str:
-    """The summary the READMEs quote: in how many of the sets the suggestion was within a
-    factor of 2 of the searched best, and which of the `planned` sets are not run yet."""
-    count = sum(within(r["ratios"][rule]) for r in records)
-    missed = [set_label(r) for r in records if not within(r["ratios"][rule])]
+def count_line(records: Sequence[Dict[str, Any]], rule: str, planned: int = COUNTED) -> str:
+    """The summary the READMEs quote: in how many of the counted sets the suggestion was
+    within a factor of 2 of the searched best, which it was not within, and how many of
+    the `planned` counted sets are not run yet."""
+    counting = [r for r in records if counted(r)]
+    count = sum(within(r["ratios"][rule]) for r in counting)
+    missed = [set_label(r) for r in counting if not within(r["ratios"][rule])]
+    run = "" if len(counting) == planned else " run so far"
     line = (
         f"`{rule}`'s suggestion was within a factor of 2 of the searched best in {count} of "
-        f"the {len(records)} sets"
+        f"the {len(counting)} counted sets{run}"
     )
     if missed:
         line += f"; it was not in {', '.join(missed)}"
-    if len(records) < planned:
-        line += f"; {planned - len(records)} of the {planned} sets are not run yet"
+    if len(counting) < planned:
+        line += f"; {planned - len(counting)} of the {planned} are not run yet"
     return line + "."
 
 

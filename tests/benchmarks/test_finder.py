@@ -88,14 +88,20 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
     ) in table
     assert (
         "`valley`'s suggestion was within a factor of 2 of the searched best in 1 of the 1 "
-        "sets; 4 of the 5 sets are not run yet."
+        "counted sets run so far; 4 of the 5 are not run yet."
     ) in table
     assert "| MiniLM `stlr_gradual`, decay 0.8, `imdb` | 1.5 | 3 | 6 | 12 |" in table
     # Another rule: 6 times the searched best is not within a factor of 2, and is named.
     assert finder.count_line(records, "steepest", 1) == (
         "`steepest`'s suggestion was within a factor of 2 of the searched best in 0 of the 1 "
-        "sets; it was not in MiniLM `stlr_gradual`, decay 0.8, `imdb`."
+        "counted sets; it was not in MiniLM `stlr_gradual`, decay 0.8, `imdb`."
     )
+    # A set at 100 LSTM reviews is shown, and not counted.
+    reported = dict(recorded, dataset="imdb-100", recipe="full")
+    assert finder.count_line([records[0], reported], "steepest", 1) == (
+        finder.count_line(records, "steepest", 1)
+    )
+    assert "| LSTM `full`, 100 reviews (not counted) | 3e-4 |" in finder.table([reported], "valley")
     # The run at the suggestion, once trained, is placed among the search's.
     records[0]["at_suggestion"] = {"rule": "valley", **finder.at_suggestion(
         {"value": 3e-4, "best_dev_accuracy": 0.8, "cpu_seconds": 99.0}, recorded["search_dev_accuracy"]
@@ -155,7 +161,8 @@ def test_an_lstm_set_without_its_language_model_stops_before_any_sweep(tmp_path:
 @pytest.mark.parametrize(
     "keys, label",
     [(KEYS, "MiniLM `stlr_gradual`, decay 0.8, `imdb`"), ({"dataset": "rt", "recipe": "stlr"},
-     "MiniLM `stlr`, `rt`"), (LSTM, "LSTM `ulmfit`, 1,000 reviews")],
+     "MiniLM `stlr`, `rt`"), (LSTM, "LSTM `ulmfit`, 1,000 reviews"),
+     ({"dataset": "imdb-100", "recipe": "full"}, "LSTM `full`, 100 reviews (not counted)")],
 )  # fmt: skip
 def test_each_set_is_named_as_the_readmes_name_it(keys: Dict[str, Any], label: str) -> None:
     assert finder.set_label(keys) == label
