@@ -300,14 +300,17 @@ def count_line(records: Sequence[Dict[str, Any]], rule: str, planned: int = COUN
     the `planned` counted sets are not run yet."""
     counting = [r for r in records if counted(r)]
     count = sum(within(r["ratios"][rule]) for r in counting)
-    missed = [set_label(r) for r in counting if not within(r["ratios"][rule])]
+    missed = [
+        f"{set_label(r)} ({r['ratios'][rule]:.2f} times)"
+        for r in counting if not within(r["ratios"][rule])
+    ]  # fmt: skip
     run = "" if len(counting) == planned else " run so far"
     line = (
         f"`{rule}`'s suggestion was within a factor of 2 of the searched best in {count} of "
         f"the {len(counting)} counted sets{run}"
     )
     if missed:
-        line += f"; it was not in {', '.join(missed)}"
+        line += f"; it was not in {' and '.join(missed)}"
     if len(counting) < planned:
         line += f"; {planned - len(counting)} of the {planned} are not run yet"
     return line + "."

@@ -94,7 +94,7 @@ def test_a_recorded_set_is_not_swept_again_and_the_summary_counts_it(tmp_path: P
     # Another rule: 6 times the searched best is not within a factor of 2, and is named.
     assert finder.count_line(records, "steepest", 1) == (
         "`steepest`'s suggestion was within a factor of 2 of the searched best in 0 of the 1 "
-        "counted sets; it was not in MiniLM `stlr_gradual`, decay 0.8, `imdb`."
+        "counted sets; it was not in MiniLM `stlr_gradual`, decay 0.8, `imdb` (6.00 times)."
     )
     # A set at 100 LSTM reviews is shown, and not counted.
     reported = dict(recorded, dataset="imdb-100", recipe="full")
