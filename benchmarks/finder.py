@@ -101,7 +101,7 @@ class Harnesses:
 
     def __init__(
         self, recipes_out: Path, data_root: Path, lstm_out: Path, lstm_data: Path,
-        lstm_sizes: Sequence[int] = (*ulmfit_lstm.TRAIN_SIZES, ulmfit_lstm.DEV, ulmfit_lstm.TEST),
+        lstm_sizes: Sequence[int] = ulmfit_lstm.SPLIT_SIZES,
     ):  # fmt: skip
         self.recipes_out, self.data_root = recipes_out, data_root
         self.lstm_out, self.lstm_data, self.lstm_sizes = lstm_out, lstm_data, lstm_sizes
@@ -124,10 +124,7 @@ class Harnesses:
         if minilm:
             self._data["minilm"] = recipes.prepare(minilm, self.data_root, None)
         if lstm:
-            # The LSTM benchmark's splits, in the folder it names them by.
-            small, large, dev, test = self.lstm_sizes
-            folder = self.lstm_data / ("imdb-" + "-".join(map(str, self.lstm_sizes)))
-            self._data["lstm"] = ulmfit_lstm.prepare(folder, (small, large), dev, test)
+            self._data["lstm"] = ulmfit_lstm.prepare_splits(self.lstm_data, self.lstm_sizes)
 
     def lstm_task(self, keys: Dict[str, Any], rate: float) -> Dict[str, Any]:
         return ulmfit_lstm.make_task(

@@ -60,6 +60,7 @@ SEED_BASE = 13
 # test are the same for both sizes.
 TRAIN_SIZES = (100, 1000)
 DEV, TEST = 400, 1000
+SPLIT_SIZES = (*TRAIN_SIZES, DEV, TEST)
 EPOCHS = 6  # the 5 layer groups unfrozen one per epoch, then one epoch of all
 # The LM trains on every review that no split uses (21,503, 6.01M tokens), 4 epochs:
 # 6,048 updates, sized for under an hour on 2 cores (0.55 s per batch of 64 x 70
@@ -126,6 +127,14 @@ def prepare(
         paths[name] = folder / f"{name}.jsonl"
         prepare_data.write_jsonl(rows, paths[name])
     return paths
+
+
+def prepare_splits(data_root: Path, split_sizes: Sequence[int] = SPLIT_SIZES) -> Dict[str, Path]:
+    """`prepare` for `split_sizes` (the two training sizes, dev, test), in the folder under
+    `data_root` that they name (`imdb-100-1000-400-1000`); the splits' paths."""
+    small, large, dev, test = split_sizes
+    folder = data_root / ("imdb-" + "-".join(str(n) for n in split_sizes))
+    return prepare(folder, (small, large), dev, test)
 
 
 def language_model(
@@ -392,9 +401,8 @@ def run_benchmark(
                 f"ulmfit_lstm: --search-sizes must be training sizes of the benchmark "
                 f"({', '.join(map(str, train_sizes))}), got {search_sizes}."
             )
-    split_sizes = list(sizes) if sizes else train_sizes + [DEV, TEST]
-    data_dir = data_root / ("imdb-" + "-".join(str(n) for n in split_sizes))
-    data = prepare(data_dir, train_sizes, split_sizes[2], split_sizes[3])
+    split_sizes = list(sizes) if sizes else list(SPLIT_SIZES)
+    data = prepare_splits(data_root, split_sizes)
     out.mkdir(parents=True, exist_ok=True)
     import torch
 
